@@ -1,0 +1,71 @@
+/**
+ * One AMQP connection per process, recovered by amqplib's own opt-in
+ * recovery (exponential backoff with jitter). `setup` runs after every
+ * (re)connect and must recreate what died with the old connection: channels,
+ * topology, consumers. Deliveries and delivery tags die with their channel;
+ * acks for them are dropped by their owners, never sent on a new channel.
+ */
+import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
+import type { Logger } from 'pino';
+
+export interface BrokerConnectionOptions {
+  url: string;
+  /** Shown in the RabbitMQ management UI and `rabbitmqctl list_connections`. */
+  name: string;
+  logger: Logger;
+  setup(model: ChannelModel): Promise<void>;
+  onDisconnect?(): void;
+}
+
+export class BrokerConnection {
+  readonly #model: RecoveringChannelModel;
+  #connected = false;
+
+  private constructor(model: RecoveringChannelModel) {
+    this.#model = model;
+  }
+
+  /** Resolves at once; the first connection (and every later one) happens in the background. */
+  static async open(options: BrokerConnectionOptions): Promise<BrokerConnection> {
+    const { logger } = options;
+    let connection: BrokerConnection | undefined;
+    const model = await amqp.connect(options.url, {
+      clientProperties: { connection_name: options.name },
+      recovery: {
+        initialDelay: 200,
+        maxDelay: 5000,
+        maxRetries: Infinity,
+        waitForConnect: false,
+        setup: async (raw: ChannelModel) => {
+          await options.setup(raw);
+          if (connection) connection.#connected = true;
+          logger.info('broker connected');
+        },
+      },
+    });
+    connection = new BrokerConnection(model);
+    model.on('disconnect', (error: Error) => {
+      connection.#connected = false;
+      logger.warn({ err: error }, 'broker disconnected; reconnecting');
+      options.onDisconnect?.();
+    });
+    model.on('connect-failed', (error: Error) => logger.warn({ err: error }, 'broker connection attempt failed'));
+    model.on('error', (error: Error) => logger.warn({ err: error }, 'broker connection error'));
+    model.on('handler-error', (error: Error, event: string) => logger.error({ err: error, event }, 'broker handler threw'));
+    return connection;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Resolves once connected (and set up) for the first time. */
+  async waitForConnect(): Promise<void> {
+    await this.#model.waitForConnect();
+  }
+
+  async close(): Promise<void> {
+    this.#connected = false;
+    await this.#model.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Publishes task messages on one confirm channel per process. Publishes are
+ * pipelined: many may await their confirm at once, and each promise settles
+ * when the broker confirms (or refuses) that message. While the channel is
+ * down, publish fails at once with CNV_BROKER_UNAVAILABLE, so the api can
+ * answer 503 instead of holding a request for a broker that is gone.
+ */
+import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
+import type { Logger } from 'pino';
+import { Errors } from '../errors.js';
+import { encodeTask, type TaskMessage } from '../protocol/celery-v2.js';
+import { assertTopology, DELAY_HEADER, delayTierFor, type Topology } from './topology.js';
+
+/** Headers the dead-letter queue adds to a message so an operator can see why it is there. */
+export const DeadLetterHeaders = {
+  reason: 'x-conveyor-reason',
+  errorCode: 'x-conveyor-error-code',
+  queue: 'x-conveyor-original-queue',
+  at: 'x-conveyor-dead-lettered-at',
+} as const;
+
+const REOPEN_DELAY_MS = 500;
+
+export class TaskPublisher {
+  readonly topology: Topology;
+  readonly #logger: Logger;
+  #channel: ConfirmChannel | null = null;
+
+  constructor(topology: Topology, logger: Logger) {
+    this.topology = topology;
+    this.#logger = logger;
+  }
+
+  get ready(): boolean {
+    return this.#channel !== null;
+  }
+
+  /**
+   * Opens the confirm channel on `model` and asserts the topology. Call it
+   * from the connection's setup hook; if the channel alone closes (a channel
+   * error while the connection lives), it reopens itself.
+   */
+  async attach(model: ChannelModel): Promise<void> {
+    let connectionOpen = true;
+    model.once('close', () => (connectionOpen = false));
+    const channel = await model.createConfirmChannel();
+    channel.on('error', (error: Error) => this.#logger.warn({ err: error }, 'publisher channel error'));
+    channel.once('close', () => {
+      if (this.#channel === channel) this.#channel = null;
+      if (!connectionOpen) return;
+      setTimeout(() => {
+        if (connectionOpen) this.attach(model).catch((e: unknown) => this.#logger.error({ err: e }, 'reopen failed'));
+      }, REOPEN_DELAY_MS).unref();
+    });
+    await assertTopology(channel, this.topology);
+    this.#channel = channel;
+  }
+
+  /**
+   * Publishes `message` to logical `queue`, through the delay tiers when its
+   * eta is in the future. Resolves when the broker has confirmed it.
+   */
+  publish(message: TaskMessage, queue: string, now = Date.now()): Promise<void> {
+    const { content, options } = encodeTask(message);
+    const routingKey = this.topology.queueName(queue);
+    const remaining = message.eta === null ? 0 : Date.parse(message.eta) - now;
+    if (remaining <= 0) return this.#confirm(this.topology.taskExchange, routingKey, content, options);
+    options.headers![DELAY_HEADER] = delayTierFor(this.topology, remaining);
+    return this.#confirm(this.topology.delayExchange, routingKey, content, options);
+  }
+
+  /** Sends a raw delivery on to its next delay tier, unchanged but for the tier header. */
+  forwardDelayed(delivery: Message, remainingMs: number): Promise<void> {
+    // Drop the broker's dead-letter history: it grows by one entry per tier
+    // queue and carries nothing the task needs.
+    const { 'x-death': _death, 'x-first-death-exchange': _e, 'x-first-death-queue': _q, 'x-first-death-reason': _r, ...kept } =
+      delivery.properties.headers ?? {};
+    const headers = { ...kept, [DELAY_HEADER]: delayTierFor(this.topology, remainingMs) };
+    return this.#confirm(this.topology.delayExchange, delivery.fields.routingKey, delivery.content, {
+      ...publishOptionsOf(delivery),
+      headers,
+    });
+  }
+
+  /** Copies a delivery to the dead-letter queue with the reason; resolves on confirm. */
+  deadLetter(delivery: Message, reason: string, errorCode: string): Promise<void> {
+    const headers = {
+      ...delivery.properties.headers,
+      [DeadLetterHeaders.reason]: reason,
+      [DeadLetterHeaders.errorCode]: errorCode,
+      [DeadLetterHeaders.queue]: delivery.fields.routingKey,
+      [DeadLetterHeaders.at]: new Date().toISOString(),
+    };
+    return this.#confirm(this.topology.deadLetterExchange, delivery.fields.routingKey, delivery.content, {
+      ...publishOptionsOf(delivery),
+      headers,
+    });
+  }
+
+  async close(): Promise<void> {
+    const channel = this.#channel;
+    this.#channel = null;
+    await channel?.close().catch(() => undefined);
+  }
+
+  #confirm(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+    const channel = this.#channel;
+    if (!channel) return Promise.reject(new Errors.BROKER_UNAVAILABLE('no open channel'));
+    return new Promise((resolve, reject) => {
+      try {
+        channel.publish(exchange, routingKey, content, options, (error) =>
+          error ? reject(new Errors.BROKER_UNAVAILABLE('message not confirmed')) : resolve(),
+        );
+      } catch (error) {
+        // amqplib throws synchronously when the channel closed under us.
+        reject(new Errors.BROKER_UNAVAILABLE((error as Error).message));
+      }
+    });
+  }
+}
+
+function publishOptionsOf(delivery: Message): Options.Publish {
+  const p = delivery.properties;
+  const options: Options.Publish = { deliveryMode: 2 };
+  if (p.contentType !== undefined) options.contentType = p.contentType;
+  if (p.contentEncoding !== undefined) options.contentEncoding = p.contentEncoding;
+  if (p.correlationId !== undefined) options.correlationId = p.correlationId;
+  if (p.priority !== undefined) options.priority = p.priority;
+  return options;
+}

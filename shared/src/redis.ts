@@ -1,0 +1,28 @@
+/**
+ * Redis clients. Auto-pipelining sends every command issued in the same
+ * event-loop turn as one pipeline: the state writes of many concurrent tasks
+ * share one round trip without any batching code of our own.
+ */
+import { Redis } from 'ioredis';
+
+export interface RedisClientOptions {
+  /**
+   * true (api): fail commands at once while disconnected, so a request gets
+   * a 503 instead of hanging. false (worker): queue commands until Redis is
+   * back, so an outcome is written late rather than lost.
+   */
+  failFast: boolean;
+  name: string;
+}
+
+export function createRedis(url: string, { failFast, name }: RedisClientOptions): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    enableAutoPipelining: true,
+    enableOfflineQueue: !failFast,
+    maxRetriesPerRequest: failFast ? 1 : null,
+    // Reconnect with capped backoff forever; readiness reports the outage.
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    lazyConnect: false,
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * Every Redis key Conveyor uses, built in one place. No service concatenates
+ * a key by hand; the dashboard and the archiver read what this module names.
+ */
+import { TaskStates, type TaskState } from '../states.js';
+
+export interface RedisKeys {
+  /** Hash: one task's record (fields in TaskRecord). */
+  task(id: string): string;
+  /** Sorted set of task ids by creation time (ms). */
+  readonly timeIndex: string;
+  /** Sorted set of task ids in `state`, by the time they entered it (ms). */
+  stateIndex(state: TaskState): string;
+  /** The state indexes in TaskStates order, as the transition script expects them. */
+  readonly stateIndexes: readonly string[];
+  /** Stream of transitions (id, state, at), capped, for live views. */
+  readonly events: string;
+  /** Hash of per-state counters for one minute (`minute` = epoch ms / 60000). */
+  minuteStats(minute: number): string;
+  /** Glob matching every key of this prefix (for tests and tooling). */
+  readonly all: string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  const stateIndex = (state: TaskState) => `${prefix}:state:${state}`;
+  return Object.freeze({
+    task: (id: string) => `${prefix}:task:${id}`,
+    timeIndex: `${prefix}:tasks`,
+    stateIndex,
+    stateIndexes: Object.freeze(TaskStates.map(stateIndex)),
+    events: `${prefix}:events`,
+    minuteStats: (minute: number) => `${prefix}:stats:${minute}`,
+    all: `${prefix}:*`,
+  });
+}
