@@ -14,11 +14,22 @@ export const Errors = {
   UNKNOWN_QUEUE: createError('CNV_UNKNOWN_QUEUE', 'Queue "%s" is not served by this installation', 400),
   INVALID_TASK_ID: createError('CNV_INVALID_TASK_ID', 'Task id must be a UUID', 400),
   TASK_NOT_FOUND: createError('CNV_TASK_NOT_FOUND', 'Task %s not found', 404),
+  // Requests an HTTP role refuses before any handler runs (and the catch-alls of its error handler).
+  INVALID_JSON: createError('CNV_INVALID_JSON', 'Request body is not valid JSON', 400),
+  BODY_TOO_LARGE: createError('CNV_BODY_TOO_LARGE', 'Request body is larger than %s bytes', 413),
+  UNSUPPORTED_MEDIA_TYPE: createError('CNV_UNSUPPORTED_MEDIA_TYPE', 'Content-Type %s is not supported: send JSON', 415),
+  ROUTE_NOT_FOUND: createError('CNV_ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
+  BAD_REQUEST: createError('CNV_BAD_REQUEST', '%s', 400),
+  INTERNAL: createError('CNV_INTERNAL', 'Internal server error', 500),
   // Infrastructure (503s with Retry-After: the client may try again).
   BROKER_UNAVAILABLE: createError('CNV_BROKER_UNAVAILABLE', 'The message broker is unavailable: %s', 503),
   STORE_UNAVAILABLE: createError('CNV_STORE_UNAVAILABLE', 'The result store is unavailable: %s', 503),
   // Messages a worker cannot process (dead-lettered with this code as reason).
   INVALID_MESSAGE: createError('CNV_INVALID_MESSAGE', 'Invalid task message: %s'),
+  // Outcomes a worker records on a task it did not run to success.
+  TASK_EXPIRED: createError('CNV_TASK_EXPIRED', 'Task expired at %s before a worker received it'),
+  SIMULATED_FAILURE: createError('CNV_SIMULATED_FAILURE', '%s'),
+  RESULT_NOT_SERIALIZABLE: createError('CNV_RESULT_NOT_SERIALIZABLE', 'Task result is not JSON-serialisable: %s'),
   // State transitions refused by the store (mapped from negative Lua codes).
   TASK_EXISTS: createError('CNV_TASK_EXISTS', 'Task %s already exists', 409),
 } as const;

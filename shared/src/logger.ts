@@ -4,6 +4,9 @@ import type { Config } from './config.js';
 
 export type { Logger };
 
-export function createLogger(config: Pick<Config, 'role' | 'logLevel'>, bindings: Record<string, unknown> = {}): Logger {
+export function createLogger(
+  config: Pick<Config, 'role' | 'logLevel'>,
+  bindings: Record<string, unknown> = {},
+): Logger {
   return pino({ level: config.logLevel, base: { role: config.role, pid: process.pid, ...bindings } });
 }

@@ -19,16 +19,18 @@ export interface BrokerConnectionOptions {
 
 export class BrokerConnection {
   readonly #model: RecoveringChannelModel;
-  #connected = false;
+  /** Shared with the recovery hooks, which run before and after construction. */
+  readonly #status: { connected: boolean };
 
-  private constructor(model: RecoveringChannelModel) {
+  private constructor(model: RecoveringChannelModel, status: { connected: boolean }) {
     this.#model = model;
+    this.#status = status;
   }
 
   /** Resolves at once; the first connection (and every later one) happens in the background. */
   static async open(options: BrokerConnectionOptions): Promise<BrokerConnection> {
     const { logger } = options;
-    let connection: BrokerConnection | undefined;
+    const status = { connected: false };
     const model = await amqp.connect(options.url, {
       clientProperties: { connection_name: options.name },
       recovery: {
@@ -38,25 +40,26 @@ export class BrokerConnection {
         waitForConnect: false,
         setup: async (raw: ChannelModel) => {
           await options.setup(raw);
-          if (connection) connection.#connected = true;
+          status.connected = true;
           logger.info('broker connected');
         },
       },
     });
-    connection = new BrokerConnection(model);
     model.on('disconnect', (error: Error) => {
-      connection.#connected = false;
+      status.connected = false;
       logger.warn({ err: error }, 'broker disconnected; reconnecting');
       options.onDisconnect?.();
     });
     model.on('connect-failed', (error: Error) => logger.warn({ err: error }, 'broker connection attempt failed'));
     model.on('error', (error: Error) => logger.warn({ err: error }, 'broker connection error'));
-    model.on('handler-error', (error: Error, event: string) => logger.error({ err: error, event }, 'broker handler threw'));
-    return connection;
+    model.on('handler-error', (error: Error, event: string) =>
+      logger.error({ err: error, event }, 'broker handler threw'),
+    );
+    return new BrokerConnection(model, status);
   }
 
   get connected(): boolean {
-    return this.#connected;
+    return this.#status.connected;
   }
 
   /** Resolves once connected (and set up) for the first time. */
@@ -65,7 +68,7 @@ export class BrokerConnection {
   }
 
   async close(): Promise<void> {
-    this.#connected = false;
+    this.#status.connected = false;
     await this.#model.close().catch(() => undefined);
   }
 }

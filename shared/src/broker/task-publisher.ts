@@ -8,7 +8,7 @@
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { Errors } from '../errors.js';
-import { encodeTask, type TaskMessage } from '../protocol/celery-v2.js';
+import { encodeTask, type TaskMessage, type TaskProperties } from '../protocol/celery-v2.js';
 import { assertTopology, DELAY_HEADER, delayTierFor, type Topology } from './topology.js';
 
 /** Headers the dead-letter queue adds to a message so an operator can see why it is there. */
@@ -61,11 +61,11 @@ export class TaskPublisher {
    * eta is in the future. Resolves when the broker has confirmed it.
    */
   publish(message: TaskMessage, queue: string, now = Date.now()): Promise<void> {
-    const { content, options } = encodeTask(message);
+    const { content, options, headers } = encodeTask(message);
     const routingKey = this.topology.queueName(queue);
     const remaining = message.eta === null ? 0 : Date.parse(message.eta) - now;
     if (remaining <= 0) return this.#confirm(this.topology.taskExchange, routingKey, content, options);
-    options.headers![DELAY_HEADER] = delayTierFor(this.topology, remaining);
+    headers[DELAY_HEADER] = delayTierFor(this.topology, remaining);
     return this.#confirm(this.topology.delayExchange, routingKey, content, options);
   }
 
@@ -73,8 +73,13 @@ export class TaskPublisher {
   forwardDelayed(delivery: Message, remainingMs: number): Promise<void> {
     // Drop the broker's dead-letter history: it grows by one entry per tier
     // queue and carries nothing the task needs.
-    const { 'x-death': _death, 'x-first-death-exchange': _e, 'x-first-death-queue': _q, 'x-first-death-reason': _r, ...kept } =
-      delivery.properties.headers ?? {};
+    const {
+      'x-death': _death,
+      'x-first-death-exchange': _e,
+      'x-first-death-queue': _q,
+      'x-first-death-reason': _r,
+      ...kept
+    } = delivery.properties.headers ?? {};
     const headers = { ...kept, [DELAY_HEADER]: delayTierFor(this.topology, remainingMs) };
     return this.#confirm(this.topology.delayExchange, delivery.fields.routingKey, delivery.content, {
       ...publishOptionsOf(delivery),
@@ -120,7 +125,7 @@ export class TaskPublisher {
 }
 
 function publishOptionsOf(delivery: Message): Options.Publish {
-  const p = delivery.properties;
+  const p = delivery.properties as TaskProperties;
   const options: Options.Publish = { deliveryMode: 2 };
   if (p.contentType !== undefined) options.contentType = p.contentType;
   if (p.contentEncoding !== undefined) options.contentEncoding = p.contentEncoding;

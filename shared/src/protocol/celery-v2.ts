@@ -72,46 +72,59 @@ export function newTaskMessage(
   };
 }
 
+/** The AMQP properties this protocol reads, typed (amqplib types them `any`). */
+export interface TaskProperties {
+  contentType?: string;
+  contentEncoding?: string;
+  correlationId?: string;
+  priority?: number;
+  headers?: Record<string, unknown>;
+}
+
 export interface EncodedMessage {
   content: Buffer;
   options: Options.Publish;
+  /** The same object as `options.headers`, typed, for callers that add routing headers. */
+  headers: Record<string, unknown>;
 }
 
 export function encodeTask(message: TaskMessage): EncodedMessage {
   const kwargsJson = JSON.stringify(message.kwargs);
   const argsJson = JSON.stringify(message.args);
   const content = Buffer.from(`[${argsJson},${kwargsJson},${JSON.stringify(message.embed)}]`);
+  const headers: Record<string, unknown> = {
+    lang: message.lang,
+    task: message.task,
+    id: message.id,
+    root_id: message.rootId,
+    parent_id: message.parentId,
+    group: message.group,
+    retries: message.retries,
+    eta: message.eta,
+    expires: message.expires,
+    timelimit: message.timelimit,
+    argsrepr: truncate(argsJson),
+    kwargsrepr: truncate(kwargsJson),
+    origin: message.origin,
+  };
   const options: Options.Publish = {
     contentType: 'application/json',
     contentEncoding: 'utf-8',
     correlationId: message.id,
     deliveryMode: 2,
-    headers: {
-      lang: message.lang,
-      task: message.task,
-      id: message.id,
-      root_id: message.rootId,
-      parent_id: message.parentId,
-      group: message.group,
-      retries: message.retries,
-      eta: message.eta,
-      expires: message.expires,
-      timelimit: message.timelimit,
-      argsrepr: truncate(argsJson),
-      kwargsrepr: truncate(kwargsJson),
-      origin: message.origin,
-    },
+    headers,
   };
   if (message.priority !== undefined) options.priority = message.priority;
-  return { content, options };
+  return { content, options, headers };
 }
 
 /**
  * Decodes and validates a delivery. Throws `CNV_INVALID_MESSAGE` with the
  * reason; the worker dead-letters such a message and keeps going.
  */
-export function decodeTask(content: Buffer, properties: MessageProperties): TaskMessage {
-  const headers = (properties.headers ?? {}) as Record<string, unknown>;
+export function decodeTask(content: Buffer, amqpProperties: MessageProperties): TaskMessage {
+  const properties = amqpProperties as TaskProperties;
+  const headers = properties.headers ?? {};
   if (properties.contentType !== 'application/json') {
     throw invalid(`content_type must be application/json, got ${String(properties.contentType)}`);
   }

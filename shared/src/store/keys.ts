@@ -17,6 +17,10 @@ export interface RedisKeys {
   readonly events: string;
   /** Hash of per-state counters for one minute (`minute` = epoch ms / 60000). */
   minuteStats(minute: number): string;
+  /** Hash: one worker's heartbeat record; expires when the worker stops beating. */
+  worker(name: string): string;
+  /** Sorted set of worker names by last heartbeat (ms); stale entries mean offline workers. */
+  readonly workers: string;
   /** Glob matching every key of this prefix (for tests and tooling). */
   readonly all: string;
 }
@@ -30,6 +34,8 @@ export function redisKeys(prefix: string): RedisKeys {
     stateIndexes: Object.freeze(TaskStates.map(stateIndex)),
     events: `${prefix}:events`,
     minuteStats: (minute: number) => `${prefix}:stats:${minute}`,
+    worker: (name: string) => `${prefix}:worker:${name}`,
+    workers: `${prefix}:workers`,
     all: `${prefix}:*`,
   });
 }

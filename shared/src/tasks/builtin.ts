@@ -35,7 +35,12 @@ export const compute = defineTaskType({
     'CPU work: sum_range (0+1+…+input-1), factorial, fibonacci or is_prime. Integers beyond 2^53 come back as decimal strings.',
   kwargs: Type.Object(
     {
-      operation: Type.Union(Object.keys(COMPUTE_LIMITS).map((op) => Type.Literal(op as ComputeOperation))),
+      operation: Type.Union([
+        Type.Literal('sum_range'),
+        Type.Literal('factorial'),
+        Type.Literal('fibonacci'),
+        Type.Literal('is_prime'),
+      ]),
       input: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
     },
     {

@@ -1,0 +1,134 @@
+/**
+ * Consumes the configured queues on one channel per connection, with
+ * prefetch = WORKER_CONCURRENCY: the broker never hands this worker more
+ * deliveries than it may run at once. Each delivery is acked on the channel
+ * it came from, after the processor has recorded its outcome; if that
+ * channel died meanwhile, the ack is dropped (the broker has requeued the
+ * message and the store turns the redelivery into a no-op or a re-run).
+ */
+import type { Logger, Topology } from '@conveyor/shared';
+import type { Channel, ChannelModel, Message } from 'amqplib';
+import type { TaskProcessor } from './task-processor.js';
+
+/** A delivery whose processing threw (the store or broker is failing) goes back after this pause. */
+const REQUEUE_PAUSE_MS = 1000;
+const REOPEN_DELAY_MS = 500;
+
+export interface TaskConsumerOptions {
+  queues: readonly string[];
+  concurrency: number;
+  topology: Topology;
+  processor: TaskProcessor;
+  logger: Logger;
+}
+
+export class TaskConsumer {
+  readonly #options: TaskConsumerOptions;
+  readonly #inFlight = new Set<Promise<void>>();
+  #channel: Channel | null = null;
+  #consumerTags: string[] = [];
+  #stopping = false;
+
+  constructor(options: TaskConsumerOptions) {
+    this.#options = options;
+  }
+
+  get consuming(): boolean {
+    return this.#channel !== null && this.#consumerTags.length > 0 && !this.#stopping;
+  }
+
+  /** Opens the consume channel on a fresh connection; call from the connection's setup hook. */
+  async attach(model: ChannelModel): Promise<void> {
+    if (this.#stopping) return;
+    const { logger, concurrency, queues, topology } = this.#options;
+    let connectionOpen = true;
+    model.once('close', () => (connectionOpen = false));
+    const channel = await model.createChannel();
+    channel.on('error', (error: Error) => logger.warn({ err: error }, 'consumer channel error'));
+    channel.once('close', () => {
+      if (this.#channel === channel) {
+        this.#channel = null;
+        this.#consumerTags = [];
+      }
+      if (!connectionOpen || this.#stopping) return;
+      setTimeout(() => {
+        if (connectionOpen) this.attach(model).catch((e: unknown) => logger.error({ err: e }, 'reopen failed'));
+      }, REOPEN_DELAY_MS).unref();
+    });
+    await channel.prefetch(concurrency);
+    const tags: string[] = [];
+    for (const queue of queues) {
+      const { consumerTag } = await channel.consume(
+        topology.queueName(queue),
+        (delivery) => this.#onDelivery(channel, delivery, queue),
+        { noAck: false },
+      );
+      tags.push(consumerTag);
+    }
+    this.#channel = channel;
+    this.#consumerTags = tags;
+    logger.info({ queues, concurrency }, 'consuming');
+  }
+
+  /**
+   * Stops taking new deliveries, lets running ones finish for up to
+   * `graceMs`, then closes the channel: whatever is still unacked goes back
+   * to its queue, so nothing is lost.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    const channel = this.#channel;
+    const { logger } = this.#options;
+    if (channel) {
+      for (const tag of this.#consumerTags) await channel.cancel(tag).catch(() => undefined);
+    }
+    if (this.#inFlight.size > 0) {
+      logger.info({ running: this.#inFlight.size, graceMs }, 'waiting for running tasks');
+      const drained = await settleWithin([...this.#inFlight], graceMs);
+      // Unfinished tasks are not failed: closing the channel requeues them,
+      // and the process exit ends their handlers.
+      if (!drained)
+        logger.warn({ running: this.#inFlight.size }, 'grace period over: unfinished tasks go back to the queue');
+    }
+    this.#channel = null;
+    await channel?.close().catch(() => undefined);
+  }
+
+  #onDelivery(channel: Channel, delivery: Message | null, queue: string): void {
+    const { processor, logger } = this.#options;
+    if (delivery === null) {
+      logger.warn({ queue }, 'consumer cancelled by the broker');
+      return;
+    }
+    const work = processor.process(delivery, queue).then(
+      () => settle(channel, delivery, 'ack', logger),
+      (error: unknown) => {
+        logger.error({ err: error, queue }, 'delivery failed; requeueing');
+        setTimeout(() => settle(channel, delivery, 'requeue', logger), REQUEUE_PAUSE_MS).unref();
+      },
+    );
+    this.#inFlight.add(work);
+    void work.finally(() => this.#inFlight.delete(work));
+  }
+}
+
+function settle(channel: Channel, delivery: Message, how: 'ack' | 'requeue', logger: Logger): void {
+  try {
+    if (how === 'ack') channel.ack(delivery);
+    else channel.nack(delivery, false, true);
+  } catch (error) {
+    // The channel closed under us: its deliveries are back in the queue.
+    logger.debug({ err: error }, `${how} dropped: channel closed`);
+  }
+}
+
+async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const all = Promise.allSettled(promises).then(() => true as const);
+  try {
+    return await Promise.race([all, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

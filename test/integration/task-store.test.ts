@@ -1,0 +1,128 @@
+/**
+ * The transition script against a real Redis: terminal states never change,
+ * late or duplicate events never move a task backwards, indexes follow the
+ * state in the same step, finished tasks expire.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskStore, type TaskState } from '@conveyor/shared';
+import { connectRedis, useTestPrefix } from '../support/services.js';
+
+const prefix = useTestPrefix();
+let redis: Redis;
+let store: TaskStore;
+
+beforeAll(async () => {
+  redis = await connectRedis();
+  store = new TaskStore(redis, { prefix, resultTtlSeconds: 60 });
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+const identity = () => ({ type: 'noop', queue: 'default', kwargs: '{}', args: '[]', created: Date.now() });
+
+async function indexesOf(id: string): Promise<TaskState[]> {
+  const found: TaskState[] = [];
+  for (const state of ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'] as const) {
+    if ((await redis.zscore(store.keys.stateIndex(state), id)) !== null) found.push(state);
+  }
+  return found;
+}
+
+describe('TaskStore.transition', () => {
+  it('walks PENDING → STARTED → SUCCESS, moving the task between indexes', async () => {
+    const id = randomUUID();
+    expect(await store.transition(id, 'PENDING', 0, {}, identity())).toEqual({ applied: true, state: 'PENDING' });
+    expect(await indexesOf(id)).toEqual(['PENDING']);
+    expect(await redis.zscore(store.keys.timeIndex, id)).not.toBeNull();
+
+    await store.transition(id, 'STARTED', 1, { started: Date.now(), worker: 'w1' });
+    expect(await indexesOf(id)).toEqual(['STARTED']);
+
+    await store.transition(id, 'SUCCESS', 1, { result: '42', finished: Date.now(), runtime: 0.1 });
+    expect(await indexesOf(id)).toEqual(['SUCCESS']);
+    const record = await store.get(id);
+    expect(record).toMatchObject({ state: 'SUCCESS', result: 42, attempts: 1, worker: 'w1', type: 'noop' });
+    const ttl = await redis.ttl(store.keys.task(id));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  it('never changes a terminal state, whatever comes later', async () => {
+    const id = randomUUID();
+    await store.transition(id, 'PENDING', 0, {}, identity());
+    await store.transition(id, 'FAILURE', 1, { error: 'boom' });
+    for (const [state, attempt] of [
+      ['SUCCESS', 1],
+      ['STARTED', 2],
+      ['RETRY', 5],
+      ['REVOKED', 9],
+    ] as const) {
+      expect(await store.transition(id, state, attempt, {})).toEqual({
+        applied: false,
+        reason: 'terminal',
+        state: 'FAILURE',
+      });
+    }
+    expect((await store.get(id))?.error).toBe('boom');
+  });
+
+  it('refuses late and duplicate events but lets a redelivery start again', async () => {
+    const id = randomUUID();
+    await store.transition(id, 'PENDING', 0, {}, identity());
+    await store.transition(id, 'STARTED', 1, {});
+    // A redelivery after a crash starts the same attempt again.
+    expect(await store.transition(id, 'STARTED', 1, { worker: 'w2' })).toMatchObject({ applied: true });
+    await store.transition(id, 'RETRY', 1, { error: 'first' });
+    // The duplicate of attempt 1 is behind RETRY of attempt 1.
+    expect(await store.transition(id, 'STARTED', 1, {})).toEqual({ applied: false, reason: 'behind', state: 'RETRY' });
+    expect(await store.transition(id, 'RETRY', 1, {})).toEqual({ applied: false, reason: 'behind', state: 'RETRY' });
+    // A PENDING for an existing task (id reuse) is refused.
+    expect(await store.transition(id, 'PENDING', 0, {}, identity())).toMatchObject({
+      applied: false,
+      reason: 'behind',
+    });
+    // Attempt 2 moves on.
+    expect(await store.transition(id, 'STARTED', 2, {})).toEqual({ applied: true, state: 'STARTED' });
+    expect((await store.get(id))?.attempts).toBe(2);
+    expect(await indexesOf(id)).toEqual(['STARTED']);
+  });
+
+  it('asks for identity fields when it has never seen the task, and keeps the first ones', async () => {
+    const id = randomUUID();
+    expect(await store.transition(id, 'STARTED', 1, {})).toEqual({ applied: false, reason: 'unknown', state: null });
+    expect(await redis.exists(store.keys.task(id))).toBe(0);
+    await store.transition(id, 'STARTED', 1, {}, { ...identity(), type: 'greet' });
+    await store.transition(id, 'SUCCESS', 1, {}, { ...identity(), type: 'overwritten?' });
+    expect((await store.get(id))?.type).toBe('greet');
+  });
+
+  it('counts terminal states per minute and appends every transition to the event stream', async () => {
+    const id = randomUUID();
+    const now = Date.now();
+    await store.transition(id, 'PENDING', 0, {}, identity(), now);
+    await store.transition(id, 'SUCCESS', 1, {}, undefined, now);
+    const minute = Math.floor(now / 60_000);
+    expect(Number(await redis.hget(store.keys.minuteStats(minute), 'SUCCESS'))).toBeGreaterThanOrEqual(1);
+    const events = await redis.xrange(store.keys.events, '-', '+');
+    const mine = events.filter(([, fields]) => fields[1] === id).map(([, fields]) => fields[3]);
+    expect(mine).toEqual(['PENDING', 'SUCCESS']);
+  });
+
+  it('discards a PENDING record, and only a PENDING one', async () => {
+    const pending = randomUUID();
+    await store.transition(pending, 'PENDING', 0, {}, identity());
+    expect(await store.discardPending(pending)).toBe(true);
+    expect(await redis.exists(store.keys.task(pending))).toBe(0);
+    expect(await indexesOf(pending)).toEqual([]);
+    expect(await redis.zscore(store.keys.timeIndex, pending)).toBeNull();
+
+    const started = randomUUID();
+    await store.transition(started, 'PENDING', 0, {}, identity());
+    await store.transition(started, 'STARTED', 1, {});
+    expect(await store.discardPending(started)).toBe(false);
+    expect(await redis.exists(store.keys.task(started))).toBe(1);
+  });
+});
