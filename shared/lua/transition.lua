@@ -1,71 +1,109 @@
 --[[
-  Moves one task to a new state, atomically, with its indexes.
+  Moves tasks to new states, atomically, each with its indexes. One call
+  carries the transitions of many tasks (the worker batches those issued in
+  the same event-loop turn), so Redis parses, looks up and enters the script
+  once per batch instead of once per task.
 
-  KEYS[1]     task hash                 {prefix}:task:{id}
-  KEYS[2]     time index (zset)         {prefix}:tasks            score = created ms
-  KEYS[3]     event stream              {prefix}:events
-  KEYS[4]     per-minute counters hash  {prefix}:stats:{minute}
-  KEYS[5..11] state indexes (zsets), in the order of TaskStates:
-              PENDING RECEIVED STARTED RETRY SUCCESS FAILURE REVOKED   score = ms of entering
+  KEYS[1]      time index (zset)         {prefix}:tasks            score = created ms
+  KEYS[2]      event stream              {prefix}:events
+  KEYS[3]      per-minute counters hash  {prefix}:stats:{minute}
+  KEYS[4..10]  state indexes (zsets), in the order of TaskStates:
+               PENDING RECEIVED STARTED RETRY SUCCESS FAILURE REVOKED   score = ms of entering
+  KEYS[10+i]   task hash of the i-th transition   {prefix}:task:{id}
 
-  ARGV[1] task id
-  ARGV[2] new state
-  ARGV[3] attempt (0 for PENDING, 1 for the first run, n+1 after n retries)
-  ARGV[4] now (ms since epoch)
-  ARGV[5] result TTL (seconds): applied to the hash and to index entries once terminal
-  ARGV[6] approximate maximum length of the event stream
-  ARGV[7] n: number of field/value pairs that follow and are always written
-  ARGV[8 .. 7+2n]   field/value pairs to write
-  ARGV[8+2n ..]     field/value pairs written only when the field is absent
-                    (identity of a task first seen by a worker: type, queue, kwargs, …)
+  ARGV[1] result TTL (seconds): applied to the hash and to index entries once terminal
+  ARGV[2] approximate maximum number of entries in the event stream (one entry per call)
+  ARGV[3] channel on which terminal transitions are published ("<id> <state>"), when anyone listens
+  ARGV[4] now (ms) of the call, for trimming expired index entries
+  then, per transition:
+    id, new state, attempt (0 for PENDING, 1 for the first run, n+1 after n retries),
+    now (ms since epoch), f = number of field/value pairs always written,
+    c = number of field/value pairs written only when absent (identity of a task
+    first seen by a worker: type, queue, kwargs, …), then the 2f + 2c values.
 
-  Returns {code, state}:
+  Work that does not depend on the task (counters, trimming, the event
+  stream entry, checking for listeners) is done once per call.
+
+  Returns, per transition, two elements {code, state}:
      1 applied; state = the new state
     -1 refused: the task is already terminal; state = its terminal state
     -2 refused: the event is behind the task's current (attempt, state); state = current
     -3 refused: no such task and no identity fields were given; state = ''
 ]]
 local RANK = { PENDING = 0, RECEIVED = 1, STARTED = 2, RETRY = 3, SUCCESS = 4, FAILURE = 4, REVOKED = 4 }
-local INDEX = { PENDING = 5, RECEIVED = 6, STARTED = 7, RETRY = 8, SUCCESS = 9, FAILURE = 10, REVOKED = 11 }
+local INDEX = { PENDING = 4, RECEIVED = 5, STARTED = 6, RETRY = 7, SUCCESS = 8, FAILURE = 9, REVOKED = 10 }
 
-local id, new = ARGV[1], ARGV[2]
-local attempt, now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local n = tonumber(ARGV[7])
-local createFrom = 8 + 2 * n
+local ttl, maxEvents, channel, callNow = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+local listened = redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0
+local results = {}
+local events = {}
+local counted = {}
+local a = 5
 
-local current = redis.call('HMGET', KEYS[1], 'state', 'attempts')
-local state, currentAttempt = current[1], tonumber(current[2]) or 0
+for i = 1, #KEYS - 10 do
+  local key = KEYS[10 + i]
+  local id, new = ARGV[a], ARGV[a + 1]
+  local attempt, now = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local f, c = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local first = a + 6
+  local createFrom = first + 2 * f
+  a = createFrom + 2 * c
 
-if state then
-  if RANK[state] == 4 then return { -1, state } end
-  -- A late or duplicate event never moves a task backwards. The one equal
-  -- step allowed is STARTED again: a redelivery after a worker died.
-  if attempt < currentAttempt
-    or (attempt == currentAttempt and (RANK[new] < RANK[state] or (RANK[new] == RANK[state] and new ~= 'STARTED'))) then
-    return { -2, state }
+  local current = redis.call('HMGET', key, 'state', 'attempts')
+  local state, currentAttempt = current[1], tonumber(current[2]) or 0
+  local code = 1
+
+  if state then
+    if RANK[state] == 4 then
+      code = -1
+    -- A late or duplicate event never moves a task backwards. The one equal
+    -- step allowed is STARTED again: a redelivery after a worker died.
+    elseif attempt < currentAttempt
+      or (attempt == currentAttempt and (RANK[new] < RANK[state] or (RANK[new] == RANK[state] and new ~= 'STARTED'))) then
+      code = -2
+    else
+      redis.call('ZREM', KEYS[INDEX[state]], id)
+    end
+  elseif c == 0 then
+    code = -3
+    state = ''
+  else
+    redis.call('ZADD', KEYS[1], now, id)
   end
-  redis.call('ZREM', KEYS[INDEX[state]], id)
-else
-  if createFrom > #ARGV then return { -3, '' } end
-  redis.call('ZADD', KEYS[2], now, id)
+
+  if code ~= 1 then
+    results[#results + 1] = code
+    results[#results + 1] = state
+  else
+    local fields = { 'state', new, 'attempts', attempt }
+    for j = first, createFrom - 1 do fields[#fields + 1] = ARGV[j] end
+    redis.call('HSET', key, unpack(fields))
+    for j = createFrom, a - 1, 2 do redis.call('HSETNX', key, ARGV[j], ARGV[j + 1]) end
+
+    redis.call('ZADD', KEYS[INDEX[new]], now, id)
+    if RANK[new] >= 3 then counted[new] = (counted[new] or 0) + 1 end
+    if RANK[new] == 4 then
+      -- Finished tasks expire after the result TTL (their index entries below).
+      redis.call('EXPIRE', key, ttl)
+      if listened then redis.call('PUBLISH', channel, id .. ' ' .. new) end
+    end
+    events[#events + 1] = id .. ' ' .. new .. ' ' .. now
+    results[#results + 1] = 1
+    results[#results + 1] = new
+  end
 end
 
-local fields = { 'state', new, 'attempts', attempt }
-for i = 8, createFrom - 1 do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-for i = createFrom, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-
-redis.call('ZADD', KEYS[INDEX[new]], now, id)
-if RANK[new] >= 3 then
-  redis.call('HINCRBY', KEYS[4], new, 1)
-  redis.call('EXPIRE', KEYS[4], ttl)
+local cutoff = '(' .. (callNow - ttl * 1000)
+for state, count in pairs(counted) do
+  redis.call('HINCRBY', KEYS[3], state, count)
+  if RANK[state] == 4 then redis.call('ZREMRANGEBYSCORE', KEYS[INDEX[state]], '-inf', cutoff) end
 end
-if RANK[new] == 4 then
-  -- Finished tasks expire after the result TTL, their index entries with them.
-  redis.call('EXPIRE', KEYS[1], ttl)
-  local cutoff = '(' .. (now - ttl * 1000)
-  redis.call('ZREMRANGEBYSCORE', KEYS[INDEX[new]], '-inf', cutoff)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+if next(counted) then
+  redis.call('EXPIRE', KEYS[3], ttl)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
 end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'id', id, 'state', new, 'at', now)
-return { 1, new }
+-- One stream entry per call: "e" holds "<id> <state> <ms>" lines, one per applied transition.
+if #events > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxEvents, '*', 'e', table.concat(events, '\n'))
+end
+return results

@@ -106,8 +106,9 @@ describe('TaskStore.transition', () => {
     await store.transition(id, 'SUCCESS', 1, {}, undefined, now);
     const minute = Math.floor(now / 60_000);
     expect(Number(await redis.hget(store.keys.minuteStats(minute), 'SUCCESS'))).toBeGreaterThanOrEqual(1);
-    const events = await redis.xrange(store.keys.events, '-', '+');
-    const mine = events.filter(([, fields]) => fields[1] === id).map(([, fields]) => fields[3]);
+    const entries = await redis.xrange(store.keys.events, '-', '+');
+    const lines = entries.flatMap(([, fields]) => fields[1]!.split('\n'));
+    const mine = lines.filter((line) => line.startsWith(id)).map((line) => line.split(' ')[1]);
     expect(mine).toEqual(['PENDING', 'SUCCESS']);
   });
 

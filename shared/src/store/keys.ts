@@ -15,6 +15,18 @@ export interface RedisKeys {
   readonly stateIndexes: readonly string[];
   /** Stream of transitions (id, state, at), capped, for live views. */
   readonly events: string;
+  /** Pub/sub channel announcing each terminal transition as "<id> <state>". */
+  readonly finished: string;
+  /** Pub/sub channel of control messages to workers (JSON, see worker control). */
+  readonly control: string;
+  /** Counter of deliveries of a task that were redeliveries (poison-message detection). */
+  redeliveries(id: string): string;
+  /** Hash of a task's side effects already done, by effect key (idempotent handlers). */
+  effects(id: string): string;
+  /** List of a task's attempt errors, oldest first (JSON). */
+  attemptErrors(id: string): string;
+  /** String: the task id an Idempotency-Key maps to, and the hash of the request body. */
+  idempotency(key: string): string;
   /** Hash of per-state counters for one minute (`minute` = epoch ms / 60000). */
   minuteStats(minute: number): string;
   /** Hash: one worker's heartbeat record; expires when the worker stops beating. */
@@ -33,6 +45,12 @@ export function redisKeys(prefix: string): RedisKeys {
     stateIndex,
     stateIndexes: Object.freeze(TaskStates.map(stateIndex)),
     events: `${prefix}:events`,
+    finished: `${prefix}:finished`,
+    control: `${prefix}:control`,
+    redeliveries: (id: string) => `${prefix}:task:${id}:redeliveries`,
+    effects: (id: string) => `${prefix}:task:${id}:effects`,
+    attemptErrors: (id: string) => `${prefix}:task:${id}:errors`,
+    idempotency: (key: string) => `${prefix}:idempotency:${key}`,
     minuteStats: (minute: number) => `${prefix}:stats:${minute}`,
     worker: (name: string) => `${prefix}:worker:${name}`,
     workers: `${prefix}:workers`,

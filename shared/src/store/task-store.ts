@@ -1,8 +1,10 @@
 /**
  * The result backend: task records and their indexes in Redis. Every state
- * change is one Lua script call (one round trip, atomic with its indexes);
- * with ioredis auto-pipelining the calls of concurrent tasks share a round
- * trip. Negative script codes become typed outcomes, never silent no-ops.
+ * change goes through transition.lua, atomic with its indexes. Transitions
+ * requested in the same event-loop turn (the starts and finishes of many
+ * concurrent tasks) are sent as one script call: one round trip and one
+ * script entry for the lot. Negative script codes become typed outcomes,
+ * never silent no-ops.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -13,9 +15,13 @@ import { parseTaskRecord, type TaskRecord } from './task-record.js';
 const luaDir = new URL('../../lua/', import.meta.url);
 const lua = (name: string) => readFileSync(new URL(name, luaDir), 'utf8');
 
-/** Bound of the event stream: enough for live views, constant memory. */
-const MAX_EVENTS = 10_000;
-const TRANSITION_KEYS = 4 + 7;
+/**
+ * Bound of the event stream, in entries (one per script call, holding up to
+ * MAX_BATCH events): enough for live views, constant memory.
+ */
+const MAX_EVENT_ENTRIES = 2000;
+/** Transitions per script call: bounds how long one call holds Redis. */
+const MAX_BATCH = 256;
 
 export type FieldValues = Record<string, string | number>;
 
@@ -29,8 +35,15 @@ export type TransitionOutcome =
   | { applied: false; reason: 'unknown'; state: null };
 
 interface ScriptedRedis extends Redis {
-  conveyorTransition(...args: (string | number)[]): Promise<[number, string]>;
+  conveyorTransition(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
   conveyorDiscardPending(...args: string[]): Promise<number>;
+}
+
+interface QueuedTransition {
+  key: string;
+  args: (string | number)[];
+  resolve(outcome: TransitionOutcome): void;
+  reject(error: unknown): void;
 }
 
 export interface TaskStoreOptions {
@@ -42,11 +55,12 @@ export class TaskStore {
   readonly keys: RedisKeys;
   readonly #redis: ScriptedRedis;
   readonly #ttl: number;
+  #queued: QueuedTransition[] = [];
 
   constructor(redis: Redis, options: TaskStoreOptions) {
     this.keys = redisKeys(options.prefix);
     this.#ttl = options.resultTtlSeconds;
-    redis.defineCommand('conveyorTransition', { numberOfKeys: TRANSITION_KEYS, lua: lua('transition.lua') });
+    redis.defineCommand('conveyorTransition', { lua: lua('transition.lua') });
     redis.defineCommand('conveyorDiscardPending', { numberOfKeys: 3, lua: lua('discard-pending.lua') });
     this.#redis = redis as ScriptedRedis;
   }
@@ -55,7 +69,7 @@ export class TaskStore {
    * Moves task `id` to `state` for `attempt`, writing `fields`; `identity`
    * fields are written only if absent (a task first seen by a worker).
    */
-  async transition(
+  transition(
     id: string,
     state: TaskState,
     attempt: number,
@@ -63,41 +77,25 @@ export class TaskStore {
     identity?: FieldValues,
     now = Date.now(),
   ): Promise<TransitionOutcome> {
-    const k = this.keys;
-    const args: (string | number)[] = [
-      k.task(id),
-      k.timeIndex,
-      k.events,
-      k.minuteStats(Math.floor(now / 60_000)),
-      ...k.stateIndexes,
-      id,
-      state,
-      attempt,
-      now,
-      this.#ttl,
-      MAX_EVENTS,
-      0,
-    ];
+    const args: (string | number)[] = [id, state, attempt, now, 0, 0];
     let pairs = 0;
     for (const field in fields) {
       args.push(field, fields[field]!);
       pairs++;
     }
-    args[TRANSITION_KEYS + 6] = pairs;
-    if (identity) for (const field in identity) args.push(field, identity[field]!);
-    const [code, current] = await this.#redis.conveyorTransition(...args);
-    switch (code) {
-      case 1:
-        return { applied: true, state: current as TaskState };
-      case -1:
-        return { applied: false, reason: 'terminal', state: current as TaskState };
-      case -2:
-        return { applied: false, reason: 'behind', state: current as TaskState };
-      case -3:
-        return { applied: false, reason: 'unknown', state: null };
-      default:
-        throw new Error(`transition.lua returned unknown code ${code}`);
+    args[4] = pairs;
+    if (identity) {
+      pairs = 0;
+      for (const field in identity) {
+        args.push(field, identity[field]!);
+        pairs++;
+      }
+      args[5] = pairs;
     }
+    return new Promise((resolve, reject) => {
+      if (this.#queued.length === 0) process.nextTick(() => this.#flush());
+      this.#queued.push({ key: this.keys.task(id), args, resolve, reject });
+    });
   }
 
   /** Removes a PENDING record whose message never reached the broker. */
@@ -108,5 +106,49 @@ export class TaskStore {
 
   async get(id: string): Promise<TaskRecord | null> {
     return parseTaskRecord(id, await this.#redis.hgetall(this.keys.task(id)));
+  }
+
+  #flush(): void {
+    const queued = this.#queued;
+    this.#queued = [];
+    for (let start = 0; start < queued.length; start += MAX_BATCH) this.#send(queued.slice(start, start + MAX_BATCH));
+  }
+
+  #send(batch: QueuedTransition[]): void {
+    const k = this.keys;
+    const now = Date.now();
+    const keys: string[] = [k.timeIndex, k.events, k.minuteStats(Math.floor(now / 60_000)), ...k.stateIndexes];
+    const argv: (string | number)[] = [this.#ttl, MAX_EVENT_ENTRIES, k.finished, now];
+    for (const item of batch) {
+      keys.push(item.key);
+      for (const arg of item.args) argv.push(arg);
+    }
+    // Every item's own promise carries the outcome; this chain only routes it.
+    void this.#redis.conveyorTransition(keys.length, ...keys, ...argv).then(
+      (results) =>
+        batch.forEach((item, i) => {
+          try {
+            item.resolve(outcomeOf(results[2 * i] as number, results[2 * i + 1]));
+          } catch (error) {
+            item.reject(error);
+          }
+        }),
+      (error: unknown) => batch.forEach((item) => item.reject(error)),
+    );
+  }
+}
+
+function outcomeOf(code: number, state: unknown): TransitionOutcome {
+  switch (code) {
+    case 1:
+      return { applied: true, state: state as TaskState };
+    case -1:
+      return { applied: false, reason: 'terminal', state: state as TaskState };
+    case -2:
+      return { applied: false, reason: 'behind', state: state as TaskState };
+    case -3:
+      return { applied: false, reason: 'unknown', state: null };
+    default:
+      throw new Error(`transition.lua returned unknown code ${code}`);
   }
 }

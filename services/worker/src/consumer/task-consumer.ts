@@ -8,6 +8,7 @@
  */
 import type { Logger, Topology } from '@conveyor/shared';
 import type { Channel, ChannelModel, Message } from 'amqplib';
+import { AckBatcher } from './ack-batcher.js';
 import type { TaskProcessor } from './task-processor.js';
 
 /** A delivery whose processing threw (the store or broker is failing) goes back after this pause. */
@@ -56,11 +57,12 @@ export class TaskConsumer {
       }, REOPEN_DELAY_MS).unref();
     });
     await channel.prefetch(concurrency);
+    const acks = new AckBatcher(channel, logger);
     const tags: string[] = [];
     for (const queue of queues) {
       const { consumerTag } = await channel.consume(
         topology.queueName(queue),
-        (delivery) => this.#onDelivery(channel, delivery, queue),
+        (delivery) => this.#onDelivery(acks, delivery, queue),
         { noAck: false },
       );
       tags.push(consumerTag);
@@ -94,17 +96,18 @@ export class TaskConsumer {
     await channel?.close().catch(() => undefined);
   }
 
-  #onDelivery(channel: Channel, delivery: Message | null, queue: string): void {
+  #onDelivery(acks: AckBatcher, delivery: Message | null, queue: string): void {
     const { processor, logger } = this.#options;
     if (delivery === null) {
       logger.warn({ queue }, 'consumer cancelled by the broker');
       return;
     }
+    acks.received(delivery);
     const work = processor.process(delivery, queue).then(
-      () => settle(channel, delivery, 'ack', logger),
+      () => acks.ack(delivery),
       (error: unknown) => {
         logger.error({ err: error, queue }, 'delivery failed; requeueing');
-        setTimeout(() => settle(channel, delivery, 'requeue', logger), REQUEUE_PAUSE_MS).unref();
+        setTimeout(() => acks.requeue(delivery), REQUEUE_PAUSE_MS).unref();
       },
     );
     this.#inFlight.add(work);
@@ -112,15 +115,6 @@ export class TaskConsumer {
   }
 }
 
-function settle(channel: Channel, delivery: Message, how: 'ack' | 'requeue', logger: Logger): void {
-  try {
-    if (how === 'ack') channel.ack(delivery);
-    else channel.nack(delivery, false, true);
-  } catch (error) {
-    // The channel closed under us: its deliveries are back in the queue.
-    logger.debug({ err: error }, `${how} dropped: channel closed`);
-  }
-}
 
 async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
