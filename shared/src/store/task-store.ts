@@ -108,6 +108,11 @@ export class TaskStore {
     return parseTaskRecord(id, await this.#redis.hgetall(this.keys.task(id)));
   }
 
+  /** Closes the Redis client the store was built on. */
+  async close(): Promise<void> {
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+
   #flush(): void {
     const queued = this.#queued;
     this.#queued = [];

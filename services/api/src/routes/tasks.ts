@@ -1,14 +1,12 @@
 /**
  * The task resource: `POST /api/tasks` submits one, `GET /api/tasks/:id`
  * reads its record (optionally waiting for it to finish). The handlers are
- * thin adapters over submit-task.ts and wait-for-task.ts.
+ * thin adapters over the producer functions of @conveyor/shared.
  */
-import { Errors, TASK_ID_PATTERN, TaskStates, withField } from '@conveyor/shared';
+import { Errors, MAX_DELAY_SECONDS, submitTask, TASK_ID_PATTERN, TaskStates, withField } from '@conveyor/shared';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ErrorBody, errorResponses } from '../errors.js';
-import { MAX_DELAY_SECONDS, submitTask } from '../submit-task.js';
-import { waitForTask } from '../wait-for-task.js';
 
 /** The longest long-poll: below common proxy idle timeouts (60 s). */
 export const MAX_WAIT_SECONDS = 30;
@@ -149,7 +147,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ origin: string }> = async (
         reply.raw.once('close', () => gone.abort());
         signal = AbortSignal.any([shutdown.signal, gone.signal]);
       }
-      const record = await waitForTask(app.taskStore, id, waitMs, signal);
+      const record = await app.resultWaiter.wait(id, waitMs, signal);
       if (record === null) throw new Errors.TASK_NOT_FOUND(id);
       return { ...record, links: { self: taskPath(id) } };
     },

@@ -115,7 +115,6 @@ export class TaskConsumer {
   }
 }
 
-
 async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));

@@ -8,17 +8,13 @@
  * nothing behind.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  Errors,
-  newTaskMessage,
-  withField,
-  type Config,
-  type FieldValues,
-  type TaskPublisher,
-  type TaskRegistry,
-  type TaskStore,
-} from '@conveyor/shared';
-import type { FastifyBaseLogger } from 'fastify';
+import type { TaskPublisher } from '../broker/task-publisher.js';
+import type { Config } from '../config.js';
+import { Errors, withField } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { newTaskMessage } from '../protocol/celery-v2.js';
+import type { FieldValues, TaskStore } from '../store/task-store.js';
+import type { TaskRegistry } from '../tasks/registry.js';
 import { storeUnavailable } from './store-errors.js';
 
 /** The longest countdown, eta or relative expiry accepted: one year. */
@@ -60,7 +56,7 @@ export interface SubmitContext {
   publisher: TaskPublisher;
   /** The Celery `origin` header: `api@<hostname>`. */
   origin: string;
-  logger: Pick<FastifyBaseLogger, 'warn' | 'error'>;
+  logger: Pick<Logger, 'warn' | 'error'>;
 }
 
 export async function submitTask(context: SubmitContext, submission: Submission, now = Date.now()): Promise<Accepted> {

@@ -3,7 +3,7 @@
  * at once while disconnected (the api's client has no offline queue); Redis
  * itself answers some transient conditions with an error reply.
  */
-import { Errors } from '@conveyor/shared';
+import { Errors } from '../errors.js';
 import { ReplyError } from 'ioredis';
 
 /** Error replies that mean "not now" rather than "wrong command". */
