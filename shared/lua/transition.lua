@@ -15,11 +15,13 @@
   ARGV[2] approximate maximum number of entries in the event stream (one entry per call)
   ARGV[3] channel on which terminal transitions are published ("<id> <state>"), when anyone listens
   ARGV[4] now (ms) of the call, for trimming expired index entries
-  then, per transition:
-    id, new state, attempt (0 for PENDING, 1 for the first run, n+1 after n retries),
-    now (ms since epoch), f = number of field/value pairs always written,
-    c = number of field/value pairs written only when absent (identity of a task
-    first seen by a worker: type, queue, kwargs, …), then the 2f + 2c values.
+  ARGV[5] JSON array with one element per transition, in KEYS order:
+            [id, new state, attempt, now, fields, identity]
+          attempt: 0 for PENDING, 1 for the first run, n+1 after n retries; now: ms since epoch;
+          fields: [field, value, …] always written; identity: [field, value, …] written only
+          when absent (a task first seen by a worker: type, queue, kwargs, …), or 0.
+          (One JSON argument decoded by cjson costs Redis and the client far less than
+          thousands of separate arguments.)
 
   Work that does not depend on the task (counters, trimming, the event
   stream entry, checking for listeners) is done once per call.
@@ -38,16 +40,11 @@ local listened = redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0
 local results = {}
 local events = {}
 local counted = {}
-local a = 5
+local batch = cjson.decode(ARGV[5])
 
-for i = 1, #KEYS - 10 do
+for i, t in ipairs(batch) do
   local key = KEYS[10 + i]
-  local id, new = ARGV[a], ARGV[a + 1]
-  local attempt, now = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local f, c = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local first = a + 6
-  local createFrom = first + 2 * f
-  a = createFrom + 2 * c
+  local id, new, attempt, now, fields, identity = t[1], t[2], t[3], t[4], t[5], t[6]
 
   local current = redis.call('HMGET', key, 'state', 'attempts')
   local state, currentAttempt = current[1], tonumber(current[2]) or 0
@@ -64,7 +61,7 @@ for i = 1, #KEYS - 10 do
     else
       redis.call('ZREM', KEYS[INDEX[state]], id)
     end
-  elseif c == 0 then
+  elseif identity == 0 then
     code = -3
     state = ''
   else
@@ -75,10 +72,12 @@ for i = 1, #KEYS - 10 do
     results[#results + 1] = code
     results[#results + 1] = state
   else
-    local fields = { 'state', new, 'attempts', attempt }
-    for j = first, createFrom - 1 do fields[#fields + 1] = ARGV[j] end
-    redis.call('HSET', key, unpack(fields))
-    for j = createFrom, a - 1, 2 do redis.call('HSETNX', key, ARGV[j], ARGV[j + 1]) end
+    redis.call('HSET', key, 'state', new, 'attempts', attempt, unpack(fields))
+    -- A success after retries keeps no error of an earlier attempt (their history is kept apart).
+    if new == 'SUCCESS' and attempt > 1 then redis.call('HDEL', key, 'error', 'errorCode', 'traceback') end
+    if identity ~= 0 then
+      for j = 1, #identity, 2 do redis.call('HSETNX', key, identity[j], identity[j + 1]) end
+    end
 
     redis.call('ZADD', KEYS[INDEX[new]], now, id)
     if RANK[new] >= 3 then counted[new] = (counted[new] or 0) + 1 end

@@ -4,6 +4,7 @@
  * frozen. Nothing else in the code base reads `process.env`.
  */
 import envSchema from 'env-schema';
+import { availableParallelism } from 'node:os';
 import { Errors } from './errors.js';
 
 export type Role = 'api' | 'worker' | 'dashboard';
@@ -24,6 +25,8 @@ const schema = {
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 4 },
     WORKER_NAME: { type: 'string', minLength: 1, maxLength: 200 },
     SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 30_000 },
+    MAX_REDELIVERIES: { type: 'integer', minimum: 0, maximum: 1000, default: 5 },
+    WORKER_POOL_SIZE: { type: 'integer', minimum: 1, maximum: 256 },
     RESULT_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400 },
     MAX_BODY_BYTES: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024, default: 1_048_576 },
     SMTP_URL: { type: 'string', pattern: '^smtps?://', default: 'smtp://localhost:25' },
@@ -50,6 +53,13 @@ export interface Config {
   readonly workerConcurrency: number;
   readonly workerName: string;
   readonly shutdownGraceMs: number;
+  /**
+   * Redeliveries (deliveries flagged `redelivered` by the broker) a message
+   * may have before the worker dead-letters it as poison instead of running it.
+   */
+  readonly maxRedeliveries: number;
+  /** Threads of the worker's pool for CPU-bound handlers (default: the CPUs available). */
+  readonly workerPoolSize: number;
   readonly resultTtlSeconds: number;
   readonly maxBodyBytes: number;
   readonly smtpUrl: string;
@@ -68,6 +78,8 @@ interface RawEnv {
   WORKER_CONCURRENCY: number;
   WORKER_NAME?: string;
   SHUTDOWN_GRACE_MS: number;
+  MAX_REDELIVERIES: number;
+  WORKER_POOL_SIZE?: number;
   RESULT_TTL_SECONDS: number;
   MAX_BODY_BYTES: number;
   SMTP_URL: string;
@@ -100,6 +112,8 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv, hostname = 'local
     workerConcurrency: raw.WORKER_CONCURRENCY,
     workerName: raw.WORKER_NAME ?? `worker@${hostname}.${process.pid}`,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_MS,
+    maxRedeliveries: raw.MAX_REDELIVERIES,
+    workerPoolSize: raw.WORKER_POOL_SIZE ?? availableParallelism(),
     resultTtlSeconds: raw.RESULT_TTL_SECONDS,
     maxBodyBytes: raw.MAX_BODY_BYTES,
     smtpUrl: raw.SMTP_URL,
@@ -108,4 +122,17 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv, hostname = 'local
     port: raw.PORT ?? DEFAULT_PORTS[role],
     host: raw.HOST,
   });
+}
+
+/**
+ * For entry points: the config, or one line on stderr naming the variable at
+ * fault and exit code 78 (EX_CONFIG), instead of a stack trace.
+ */
+export function loadConfigOrExit(role: Role, env: NodeJS.ProcessEnv, hostname?: string): Config {
+  try {
+    return loadConfig(role, env, hostname);
+  } catch (error) {
+    process.stderr.write(`conveyor ${role}: ${(error as Error).message}\n`);
+    process.exit(78);
+  }
 }

@@ -14,6 +14,26 @@ export const Errors = {
   UNKNOWN_QUEUE: createError('CNV_UNKNOWN_QUEUE', 'Queue "%s" is not served by this installation', 400),
   INVALID_TASK_ID: createError('CNV_INVALID_TASK_ID', 'Task id must be a UUID', 400),
   TASK_NOT_FOUND: createError('CNV_TASK_NOT_FOUND', 'Task %s not found', 404),
+  // Revoke and idempotency keys (services/api routes/tasks.ts, producer/idempotency.ts).
+  TASK_FINISHED: createError('CNV_TASK_FINISHED', 'Task %s already finished: %s', 409),
+  INVALID_IDEMPOTENCY_KEY: createError('CNV_INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key %s', 400),
+  IDEMPOTENCY_CONFLICT: createError(
+    'CNV_IDEMPOTENCY_CONFLICT',
+    'Idempotency-Key was already used with a different request body (task %s)',
+    409,
+  ),
+  IDEMPOTENCY_IN_PROGRESS: createError(
+    'CNV_IDEMPOTENCY_IN_PROGRESS',
+    'A request with this Idempotency-Key is still being processed; retry shortly',
+    409,
+  ),
+  // Dead-letter operations (broker/dead-letters.ts).
+  DEAD_LETTER_NOT_FOUND: createError('CNV_DEAD_LETTER_NOT_FOUND', 'No dead letter %s', 404),
+  DEAD_LETTER_NOT_REQUEUEABLE: createError(
+    'CNV_DEAD_LETTER_NOT_REQUEUEABLE',
+    'Dead letter %s cannot be requeued: %s',
+    409,
+  ),
   // Requests an HTTP role refuses before any handler runs (and the catch-alls of its error handler).
   INVALID_JSON: createError('CNV_INVALID_JSON', 'Request body is not valid JSON', 400),
   BODY_TOO_LARGE: createError('CNV_BODY_TOO_LARGE', 'Request body is larger than %s bytes', 413),
@@ -30,6 +50,17 @@ export const Errors = {
   TASK_EXPIRED: createError('CNV_TASK_EXPIRED', 'Task expired at %s before a worker received it'),
   SIMULATED_FAILURE: createError('CNV_SIMULATED_FAILURE', '%s'),
   RESULT_NOT_SERIALIZABLE: createError('CNV_RESULT_NOT_SERIALIZABLE', 'Task result is not JSON-serialisable: %s'),
+  SOFT_TIME_LIMIT: createError('CNV_SOFT_TIME_LIMIT', 'Soft time limit of %s s exceeded'),
+  HARD_TIME_LIMIT: createError('CNV_HARD_TIME_LIMIT', 'Hard time limit of %s s exceeded'),
+  TASK_REVOKED: createError('CNV_TASK_REVOKED', '%s'),
+  POISON_MESSAGE: createError('CNV_POISON_MESSAGE', 'Redelivered %s times without finishing (MAX_REDELIVERIES=%s)'),
+  EFFECT_UNCERTAIN: createError(
+    'CNV_EFFECT_UNCERTAIN',
+    'Side effect "%s" was started by an earlier delivery that did not finish; not repeating it',
+  ),
+  // Control flow a handler asks for (tasks/control-errors.ts): not failures of the worker.
+  RETRY_REQUESTED: createError('CNV_RETRY_REQUESTED', '%s'),
+  PERMANENT_FAILURE: createError('CNV_PERMANENT_FAILURE', '%s'),
   // State transitions refused by the store (mapped from negative Lua codes).
   TASK_EXISTS: createError('CNV_TASK_EXISTS', 'Task %s already exists', 409),
 } as const;

@@ -13,10 +13,18 @@ export interface RedisClientOptions {
    */
   failFast: boolean;
   name: string;
+  /**
+   * Rejects a command with no reply after this many ms (unset: wait forever).
+   * A connected but hung Redis (paused, stuck on a slow script, a dead peer
+   * whose socket has not timed out yet) would otherwise hold every request;
+   * only for clients that send no blocking commands.
+   */
+  commandTimeout?: number;
 }
 
-export function createRedis(url: string, { failFast, name }: RedisClientOptions): Redis {
+export function createRedis(url: string, { failFast, name, commandTimeout }: RedisClientOptions): Redis {
   return new Redis(url, {
+    ...(commandTimeout === undefined ? {} : { commandTimeout }),
     connectionName: name,
     enableAutoPipelining: true,
     enableOfflineQueue: !failFast,

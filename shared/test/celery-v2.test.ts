@@ -1,6 +1,8 @@
 import type { MessageProperties } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { decodeTask, encodeTask, newTaskMessage } from '../src/protocol/celery-v2.js';
+import { decodeTask, encodeTask, newTaskMessage, RETRY_POLICY_HEADER } from '../src/protocol/celery-v2.js';
+import { resolveRetryPolicy } from '../src/tasks/retry-policy.js';
+import { DEFAULT_RETRY } from '../src/tasks/task-type.js';
 
 const ID = '5b0c4a6e-9d7e-4c21-9f55-0a1b2c3d4e5f';
 
@@ -105,9 +107,66 @@ describe('Celery protocol v2 codec', () => {
     ['bad eta', body, { ...valid, headers: { task: 'noop', id: ID, eta: 'soon' } }, '"eta" header'],
     ['bad retries', body, { ...valid, headers: { task: 'noop', id: ID, retries: -1 } }, '"retries" header'],
     ['bad timelimit', body, { ...valid, headers: { task: 'noop', id: ID, timelimit: [1] } }, '"timelimit" header'],
+    [
+      'retry override not an object',
+      body,
+      { ...valid, headers: { task: 'noop', id: ID, [RETRY_POLICY_HEADER]: 3 } },
+      '"x-conveyor-retry" header must be an object',
+    ],
+    [
+      'negative retry count',
+      body,
+      { ...valid, headers: { task: 'noop', id: ID, [RETRY_POLICY_HEADER]: { maxRetries: -1 } } },
+      'maxRetries must be an integer',
+    ],
+    [
+      'fractional delay',
+      body,
+      { ...valid, headers: { task: 'noop', id: ID, [RETRY_POLICY_HEADER]: { baseDelayMs: 1.5 } } },
+      'baseDelayMs must be an integer',
+    ],
   ])('rejects %s with a reason', (_name, content, properties, reason) => {
     expect(() => roundTrip(content, properties)).toThrow(
       expect.objectContaining({ code: 'CNV_INVALID_MESSAGE', message: expect.stringContaining(reason) }),
     );
+  });
+});
+
+describe('retry policy override (x-conveyor-retry)', () => {
+  it('is absent from the headers unless given', () => {
+    const { headers } = encodeTask(newTaskMessage({ id: ID, task: 'noop', kwargs: {}, origin: 'o' }));
+    expect(headers).not.toHaveProperty(RETRY_POLICY_HEADER);
+  });
+
+  it('travels in its own header, only the fields that are set, and decodes back', () => {
+    const message = newTaskMessage({
+      id: ID,
+      task: 'flaky',
+      kwargs: { failures: 10 },
+      origin: 'o',
+      retryPolicy: { maxRetries: 3, baseDelayMs: undefined, maxDelayMs: 500 },
+    });
+    const { content, options, headers } = encodeTask(message);
+    expect(headers[RETRY_POLICY_HEADER]).toEqual({ maxRetries: 3, maxDelayMs: 500 });
+    expect(roundTrip(content, options).retryPolicy).toEqual({ maxRetries: 3, maxDelayMs: 500 });
+  });
+
+  it('ignores unknown fields and nulls', () => {
+    const decoded = roundTrip(Buffer.from('[[],{},{}]'), {
+      contentType: 'application/json',
+      headers: { task: 'noop', id: ID, [RETRY_POLICY_HEADER]: { maxRetries: 2, baseDelayMs: null, colour: 'red' } },
+    });
+    expect(decoded.retryPolicy).toEqual({ maxRetries: 2 });
+  });
+
+  it('overrides only the fields it sets when merged over the type policy', () => {
+    expect(resolveRetryPolicy(DEFAULT_RETRY, { maxRetries: 3 })).toEqual({ ...DEFAULT_RETRY, maxRetries: 3 });
+    expect(resolveRetryPolicy(DEFAULT_RETRY, {})).toEqual(DEFAULT_RETRY);
+    expect(resolveRetryPolicy(DEFAULT_RETRY)).toBe(DEFAULT_RETRY);
+    expect(resolveRetryPolicy(DEFAULT_RETRY, { baseDelayMs: 5, maxDelayMs: 10, maxRetries: 0 })).toEqual({
+      maxRetries: 0,
+      baseDelayMs: 5,
+      maxDelayMs: 10,
+    });
   });
 });

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       queues: ['default'],
       workerConcurrency: 4,
       resultTtlSeconds: 86_400,
+      maxRedeliveries: 5,
       smtpUrl: 'smtp://localhost:25',
       port: 8000,
     });
@@ -45,6 +46,8 @@ describe('loadConfig', () => {
     ['CONVEYOR_PREFIX', 'has space'],
     ['LOG_LEVEL', 'loud'],
     ['PORT', '70000'],
+    ['MAX_REDELIVERIES', '-1'],
+    ['WORKER_POOL_SIZE', '0'],
   ])('rejects %s=%s naming the variable', (name, value) => {
     expect(() => loadConfig('api', { [name]: value })).toThrow(
       expect.objectContaining({ code: 'CNV_CONFIG_INVALID', message: expect.stringContaining(name) }),

@@ -51,7 +51,8 @@ export function buildApp({ config, logger = createLogger(config), hostname = osH
   app.removeContentTypeParser('text/plain');
   registerErrorHandlers(app);
 
-  const name = `conveyor-api@${hostname}`;
+  // The prefix tells installations that share a broker or a Redis apart (list_connections, CLIENT LIST).
+  const name = `conveyor-api@${hostname}/${config.prefix}`;
   app.register(metricsPlugin);
   app.register(redisPlugin, { connectionName: name });
   app.register(brokerPlugin, { connectionName: name });

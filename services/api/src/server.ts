@@ -4,11 +4,11 @@
  * let in-flight submissions get their confirms, then close Redis and AMQP.
  */
 import { hostname } from 'node:os';
-import { createLogger, loadConfig } from '@conveyor/shared';
+import { createLogger, loadConfigOrExit } from '@conveyor/shared';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 
-const config = loadConfig('api', process.env, hostname());
+const config = loadConfigOrExit('api', process.env, hostname());
 const logger = createLogger(config);
 const app = buildApp({ config, logger });
 

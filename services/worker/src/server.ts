@@ -5,11 +5,11 @@
  */
 import closeWithGrace from 'close-with-grace';
 import { hostname } from 'node:os';
-import { createLogger, createMetricsRegistry, loadConfig } from '@conveyor/shared';
+import { createLogger, createMetricsRegistry, loadConfigOrExit } from '@conveyor/shared';
 import { buildHealthApp } from './health-app.js';
 import { Worker } from './worker.js';
 
-const config = loadConfig('worker', process.env, hostname());
+const config = loadConfigOrExit('worker', process.env, hostname());
 const logger = createLogger(config, { worker: config.workerName });
 const metrics = createMetricsRegistry('worker');
 

@@ -1,8 +1,10 @@
 /**
- * The worker role assembled: one Redis client, one broker connection with a
- * publisher channel (retries, delays, dead letters) and a consumer channel,
- * the processor, heartbeats. `start` never waits for the broker: the
- * connection recovers by itself and `ready` says when work is flowing.
+ * The worker role assembled: one Redis client (plus a subscriber connection
+ * for control messages), one broker connection with a publisher channel
+ * (retries, delays, dead letters) and a consumer channel, the processor, the
+ * thread pool of CPU-bound handlers, heartbeats. `start` never waits for the
+ * broker: the connection recovers by itself and `ready` says when work is
+ * flowing.
  */
 import {
   BrokerConnection,
@@ -16,11 +18,13 @@ import {
 } from '@conveyor/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { ControlListener } from './control/control-listener.js';
 import { TaskConsumer } from './consumer/task-consumer.js';
 import { TaskProcessor } from './consumer/task-processor.js';
 import { builtinHandlers } from './handlers/index.js';
 import type { TaskHandler } from './handlers/handler.js';
 import { Heartbeat } from './heartbeat.js';
+import { CpuPool } from './pool/cpu-pool.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
 export interface WorkerOptions {
@@ -37,6 +41,8 @@ export class Worker {
   readonly #broker: BrokerConnection;
   readonly #publisher: TaskPublisher;
   readonly #consumer: TaskConsumer;
+  readonly #processor: TaskProcessor;
+  readonly #control: ControlListener;
   readonly #heartbeat: Heartbeat;
 
   private constructor(parts: {
@@ -45,6 +51,8 @@ export class Worker {
     broker: BrokerConnection;
     publisher: TaskPublisher;
     consumer: TaskConsumer;
+    processor: TaskProcessor;
+    control: ControlListener;
     heartbeat: Heartbeat;
   }) {
     this.#config = parts.config;
@@ -52,6 +60,8 @@ export class Worker {
     this.#broker = parts.broker;
     this.#publisher = parts.publisher;
     this.#consumer = parts.consumer;
+    this.#processor = parts.processor;
+    this.#control = parts.control;
     this.#heartbeat = parts.heartbeat;
   }
 
@@ -70,6 +80,8 @@ export class Worker {
       registry: options.registry ?? new TaskRegistry(),
       handlers: options.handlers ?? builtinHandlers,
       metrics: createWorkerMetrics(options.metrics),
+      redis,
+      pool: new CpuPool({ size: config.workerPoolSize, logger }),
     });
     const consumer = new TaskConsumer({
       queues: config.queues,
@@ -88,18 +100,25 @@ export class Worker {
         await consumer.attach(model);
       },
     });
+    const control = ControlListener.start(redis, store.keys, processor, logger);
     const heartbeat = new Heartbeat(redis, store.keys, config, processor, logger);
     heartbeat.start();
-    return new Worker({ config, redis, broker, publisher, consumer, heartbeat });
+    return new Worker({ config, redis, broker, publisher, consumer, processor, control, heartbeat });
   }
 
   get ready(): boolean {
     return this.#broker.connected && this.#consumer.consuming && this.#redis.status === 'ready';
   }
 
-  /** Graceful stop: no new deliveries, running tasks get SHUTDOWN_GRACE_MS, the rest is requeued. */
+  /**
+   * Graceful stop: no new deliveries, running tasks get SHUTDOWN_GRACE_MS, the
+   * rest is requeued. Only then do the pool threads go (a task still in one
+   * runs again from its requeued message) and the control channel.
+   */
   async stop(): Promise<void> {
     await this.#consumer.stop(this.#config.shutdownGraceMs);
+    await this.#processor.shutdown();
+    await this.#control.close();
     await this.#heartbeat.stop().catch(() => undefined);
     await this.#publisher.close();
     await this.#broker.close();

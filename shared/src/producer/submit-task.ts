@@ -6,6 +6,11 @@
  * the message at once always finds it; if the publish then fails, the record
  * is removed again and the client gets a 503, so a refused submission leaves
  * nothing behind.
+ *
+ * Two steps, so callers can put work between them: `prepareSubmission`
+ * validates (every 400 comes from here, before any I/O) and `submitPrepared`
+ * writes and publishes under a given id. `submitTask` does both; the
+ * idempotency-key path (idempotency.ts) claims its key in between.
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskPublisher } from '../broker/task-publisher.js';
@@ -15,6 +20,7 @@ import type { Logger } from '../logger.js';
 import { newTaskMessage } from '../protocol/celery-v2.js';
 import type { FieldValues, TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../tasks/registry.js';
+import type { TaskType } from '../tasks/task-type.js';
 import { storeUnavailable } from './store-errors.js';
 
 /** The longest countdown, eta or relative expiry accepted: one year. */
@@ -38,6 +44,31 @@ export interface Submission {
   /** Seconds from now, or an ISO-8601 date-time, after which the task is revoked instead of run. */
   expires?: number | string;
   priority?: number;
+  /** Overrides of the type's retry policy for this submission only (the `x-conveyor-retry` header). */
+  retry?: RetryOverride;
+}
+
+/** The part of a RetryPolicy a submission may override. */
+export interface RetryOverride {
+  maxRetries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** Bounds of a per-submission retry override: 100 retries, delays up to a day. */
+export const RETRY_OVERRIDE_LIMITS = { maxRetries: 100, maxDelayMs: 86_400_000 } as const;
+
+/** A validated submission: everything `submitPrepared` needs, nothing written yet. */
+export interface PreparedSubmission {
+  readonly type: TaskType;
+  readonly kwargs: Record<string, unknown>;
+  readonly queue: string;
+  readonly eta: string | null;
+  readonly expires: string | null;
+  readonly priority: number | undefined;
+  readonly retry: RetryOverride | undefined;
+  /** When the submission was validated (ms); the `created` of its record. */
+  readonly now: number;
 }
 
 export interface Accepted {
@@ -60,16 +91,41 @@ export interface SubmitContext {
 }
 
 export async function submitTask(context: SubmitContext, submission: Submission, now = Date.now()): Promise<Accepted> {
-  const { registry, store, publisher } = context;
-  const type = registry.require(submission.type);
+  return submitPrepared(context, prepareSubmission(context, submission, now));
+}
+
+/**
+ * Validates `submission` and resolves its times against `now`. Throws the
+ * submission's 400 (with the field at fault); touches neither Redis nor the broker.
+ */
+export function prepareSubmission(
+  context: Pick<SubmitContext, 'config' | 'registry'>,
+  submission: Submission,
+  now = Date.now(),
+): PreparedSubmission {
+  const type = context.registry.require(submission.type);
   const kwargs = submission.kwargs ?? {};
-  registry.validateKwargs(type.name, kwargs);
+  context.registry.validateKwargs(type.name, kwargs);
   const queue = submission.queue ?? type.queue;
   if (!context.config.queues.includes(queue)) throw withField(new Errors.UNKNOWN_QUEUE(queue), 'queue');
   const eta = etaOf(submission, now);
   const expires = expiresOf(submission, eta, now);
+  const retry = retryOf(submission.retry);
+  return { type, kwargs, queue, eta, expires, priority: submission.priority, retry, now };
+}
 
-  const id = randomUUID();
+/**
+ * Records `prepared` PENDING under `id` (a fresh UUID unless given), publishes
+ * it and resolves once the broker confirmed. A given id must be new: the
+ * caller owns it (an idempotency key claimed it).
+ */
+export async function submitPrepared(
+  context: SubmitContext,
+  prepared: PreparedSubmission,
+  id: string = randomUUID(),
+): Promise<Accepted> {
+  const { store, publisher } = context;
+  const { type, kwargs, queue, eta, expires, now } = prepared;
   const identity: FieldValues = { type: type.name, queue, kwargs: JSON.stringify(kwargs), args: '[]', created: now };
   if (eta !== null) identity.eta = eta;
   if (expires !== null) identity.expires = expires;
@@ -90,7 +146,8 @@ export async function submitTask(context: SubmitContext, submission: Submission,
     eta,
     expires,
     timelimit: [type.timeLimit.hardSeconds, type.timeLimit.softSeconds],
-    ...(submission.priority === undefined ? {} : { priority: submission.priority }),
+    ...(prepared.priority === undefined ? {} : { priority: prepared.priority }),
+    ...(prepared.retry === undefined ? {} : { retryPolicy: prepared.retry }),
   });
   try {
     await withTimeout(publisher.publish(message, queue), CONFIRM_TIMEOUT_MS);
@@ -103,6 +160,32 @@ export async function submitTask(context: SubmitContext, submission: Submission,
     throw brokerUnavailable(error);
   }
   return { id, type: type.name, queue, state: 'PENDING', eta, expires };
+}
+
+/** The override with its bounds checked (the api's schema checks them too; the producer has no schema). */
+function retryOf(retry: RetryOverride | undefined): RetryOverride | undefined {
+  if (retry === undefined) return undefined;
+  const checked: RetryOverride = {};
+  const bound = (name: keyof RetryOverride, max: number) => {
+    const value = retry[name];
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+      throw withField(
+        new Errors.INVALID_SUBMISSION(`retry.${name} must be an integer from 0 to ${max}`),
+        `retry.${name}`,
+      );
+    }
+    checked[name] = value;
+  };
+  bound('maxRetries', RETRY_OVERRIDE_LIMITS.maxRetries);
+  bound('baseDelayMs', RETRY_OVERRIDE_LIMITS.maxDelayMs);
+  bound('maxDelayMs', RETRY_OVERRIDE_LIMITS.maxDelayMs);
+  for (const name of Object.keys(retry)) {
+    if (!(name in checked) && retry[name as keyof RetryOverride] !== undefined) {
+      throw withField(new Errors.INVALID_SUBMISSION(`retry.${name} is not allowed`), `retry.${name}`);
+    }
+  }
+  return Object.keys(checked).length === 0 ? undefined : checked;
 }
 
 function etaOf(submission: Submission, now: number): string | null {

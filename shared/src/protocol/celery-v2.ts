@@ -9,9 +9,18 @@
  */
 import type { MessageProperties, Options } from 'amqplib';
 import { Errors } from '../errors.js';
+import { parseRetryOverride } from '../tasks/retry-policy.js';
+import type { RetryPolicy } from '../tasks/task-type.js';
 
 export const TASK_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REPR_MAX_CHARS = 1024;
+
+/**
+ * Conveyor's own header (not Celery's): a per-submission override of the
+ * type's retry policy, `{maxRetries?, baseDelayMs?, maxDelayMs?}`. A Celery
+ * worker ignores it; every retry Conveyor publishes carries it on.
+ */
+export const RETRY_POLICY_HEADER = 'x-conveyor-retry';
 
 export interface Signature {
   task: string;
@@ -49,6 +58,8 @@ export interface TaskMessage {
   origin: string;
   lang: string;
   priority?: number;
+  /** Overrides of the type's retry policy for this task (header `x-conveyor-retry`). */
+  retryPolicy?: Partial<RetryPolicy>;
   embed: Embed;
 }
 
@@ -107,6 +118,14 @@ export function encodeTask(message: TaskMessage): EncodedMessage {
     kwargsrepr: truncate(kwargsJson),
     origin: message.origin,
   };
+  if (message.retryPolicy !== undefined) {
+    // AMQP tables cannot hold undefined: send only the fields that are set.
+    const override: Record<string, number> = {};
+    for (const [field, value] of Object.entries(message.retryPolicy)) {
+      if (typeof value === 'number') override[field] = value;
+    }
+    headers[RETRY_POLICY_HEADER] = override;
+  }
   const options: Options.Publish = {
     contentType: 'application/json',
     contentEncoding: 'utf-8',
@@ -170,6 +189,12 @@ export function decodeTask(content: Buffer, amqpProperties: MessageProperties): 
     embed: { ...EMPTY_EMBED, ...(embed as Partial<Embed> | null) },
   };
   if (typeof properties.priority === 'number') message.priority = properties.priority;
+  const retryHeader = headers[RETRY_POLICY_HEADER];
+  if (retryHeader !== undefined && retryHeader !== null) {
+    const parsed = parseRetryOverride(retryHeader);
+    if (!parsed.ok) throw invalid(`"${RETRY_POLICY_HEADER}" header ${parsed.reason}`);
+    message.retryPolicy = parsed.value;
+  }
   return message;
 }
 

@@ -19,7 +19,10 @@ export interface TaskRecord {
   /** Attempts started so far (0 while PENDING). */
   attempts: number;
   worker: string | null;
+  /** Percent (0–100) the handler last reported (context.progress). */
   progress: number | null;
+  /** The message that came with the last progress report, if any. */
+  progressMessage: string | null;
   /** ISO-8601 timestamps. */
   created: string | null;
   eta: string | null;
@@ -47,6 +50,7 @@ export function parseTaskRecord(id: string, hash: Record<string, string>): TaskR
     attempts: Number(hash.attempts ?? 0),
     worker: hash.worker ?? null,
     progress: hash.progress === undefined ? null : Number(hash.progress),
+    progressMessage: hash.progressMessage ?? null,
     created: iso(hash.created),
     eta: hash.eta ?? null,
     expires: hash.expires ?? null,

@@ -19,7 +19,7 @@ const lua = (name: string) => readFileSync(new URL(name, luaDir), 'utf8');
  * Bound of the event stream, in entries (one per script call, holding up to
  * MAX_BATCH events): enough for live views, constant memory.
  */
-const MAX_EVENT_ENTRIES = 2000;
+const MAX_EVENT_ENTRIES = 1000;
 /** Transitions per script call: bounds how long one call holds Redis. */
 const MAX_BATCH = 256;
 
@@ -39,9 +39,12 @@ interface ScriptedRedis extends Redis {
   conveyorDiscardPending(...args: string[]): Promise<number>;
 }
 
+/** One transition as transition.lua reads it: [id, state, attempt, now, fields, identity or 0]. */
+type TransitionTuple = [string, TaskState, number, number, string[], string[] | 0];
+
 interface QueuedTransition {
   key: string;
-  args: (string | number)[];
+  tuple: TransitionTuple;
   resolve(outcome: TransitionOutcome): void;
   reject(error: unknown): void;
 }
@@ -77,24 +80,10 @@ export class TaskStore {
     identity?: FieldValues,
     now = Date.now(),
   ): Promise<TransitionOutcome> {
-    const args: (string | number)[] = [id, state, attempt, now, 0, 0];
-    let pairs = 0;
-    for (const field in fields) {
-      args.push(field, fields[field]!);
-      pairs++;
-    }
-    args[4] = pairs;
-    if (identity) {
-      pairs = 0;
-      for (const field in identity) {
-        args.push(field, identity[field]!);
-        pairs++;
-      }
-      args[5] = pairs;
-    }
+    const tuple: TransitionTuple = [id, state, attempt, now, pairsOf(fields), identity ? pairsOf(identity) : 0];
     return new Promise((resolve, reject) => {
-      if (this.#queued.length === 0) process.nextTick(() => this.#flush());
-      this.#queued.push({ key: this.keys.task(id), args, resolve, reject });
+      if (this.#queued.length === 0) setImmediate(() => this.#flush());
+      this.#queued.push({ key: this.keys.task(id), tuple, resolve, reject });
     });
   }
 
@@ -123,11 +112,12 @@ export class TaskStore {
     const k = this.keys;
     const now = Date.now();
     const keys: string[] = [k.timeIndex, k.events, k.minuteStats(Math.floor(now / 60_000)), ...k.stateIndexes];
-    const argv: (string | number)[] = [this.#ttl, MAX_EVENT_ENTRIES, k.finished, now];
+    const tuples: TransitionTuple[] = [];
     for (const item of batch) {
       keys.push(item.key);
-      for (const arg of item.args) argv.push(arg);
+      tuples.push(item.tuple);
     }
+    const argv = [this.#ttl, MAX_EVENT_ENTRIES, k.finished, now, JSON.stringify(tuples)];
     // Every item's own promise carries the outcome; this chain only routes it.
     void this.#redis.conveyorTransition(keys.length, ...keys, ...argv).then(
       (results) =>
@@ -141,6 +131,13 @@ export class TaskStore {
       (error: unknown) => batch.forEach((item) => item.reject(error)),
     );
   }
+}
+
+/** Field/value pairs as strings, so Redis stores exactly what the caller formatted. */
+function pairsOf(values: FieldValues): string[] {
+  const pairs: string[] = [];
+  for (const field in values) pairs.push(field, String(values[field]));
+  return pairs;
 }
 
 function outcomeOf(code: number, state: unknown): TransitionOutcome {

@@ -1,7 +1,7 @@
 /**
  * The built-in task types. They cover the flows of the systems Conveyor
  * replaces (sleep, compute, greet, reverse, sentiment, email, fail) and what
- * tests and benchmarks need (noop). Each has exactly one handler in
+ * tests and benchmarks need (noop, flaky, hang). Each has exactly one handler in
  * services/worker/src/handlers.
  */
 import Type from 'typebox';
@@ -94,4 +94,36 @@ export const fail = defineTaskType({
   kwargs: Type.Object({ message: Type.Optional(Type.String({ maxLength: 10_000 })) }, { additionalProperties: false }),
 });
 
-export const builtinTaskTypes = [noop, sleep, compute, greet, reverse, sentiment, emailSend, fail] as const;
+export const flaky = defineTaskType({
+  name: 'flaky',
+  description:
+    'Fails its first `failures` attempts (CNV_SIMULATED_FAILURE), then returns { attempts }: exercises retries and backoff.',
+  kwargs: Type.Object({ failures: Type.Integer({ minimum: 0, maximum: 100 }) }, { additionalProperties: false }),
+  // Short delays so a test sees five retries within a few seconds.
+  retry: { maxRetries: 5, baseDelayMs: 200, maxDelayMs: 2000 },
+});
+
+export const hang = defineTaskType({
+  name: 'hang',
+  description:
+    'Runs `seconds` without ever looking at its abort signal: sleeping, or with `cpu: true` busy-looping in the worker thread pool. Exercises time limits and revocation.',
+  kwargs: Type.Object(
+    { seconds: Type.Number({ minimum: 0, maximum: 3600 }), cpu: Type.Optional(Type.Boolean()) },
+    { additionalProperties: false },
+  ),
+  // Short enough that a test sees both limits quickly; a message's timelimit header overrides them.
+  timeLimit: { softSeconds: 5, hardSeconds: 10 },
+});
+
+export const builtinTaskTypes = [
+  noop,
+  sleep,
+  compute,
+  greet,
+  reverse,
+  sentiment,
+  emailSend,
+  fail,
+  flaky,
+  hang,
+] as const;

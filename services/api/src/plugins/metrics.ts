@@ -14,6 +14,10 @@ export interface ApiMetrics {
   readonly tasksSubmitted: Counter<'type'>;
   /** Seconds from receiving a valid submission to the broker's confirm, accepted submissions only. */
   readonly submitSeconds: Histogram<'type'>;
+  /** Submissions answered with an earlier request's task (same Idempotency-Key and body). */
+  readonly idempotentReplays: Counter;
+  /** Tasks revoked through the api, by whether running ones were also terminated. */
+  readonly tasksRevoked: Counter<'terminate'>;
 }
 
 declare module 'fastify' {
@@ -38,7 +42,18 @@ async function metrics(app: FastifyInstance): Promise<void> {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  app.decorate('metrics', { registry, tasksSubmitted, submitSeconds });
+  const idempotentReplays = new Counter({
+    name: 'conveyor_api_idempotent_replays_total',
+    help: 'Submissions answered 202 with the task of an earlier request under the same Idempotency-Key.',
+    registers: [registry],
+  });
+  const tasksRevoked = new Counter({
+    name: 'conveyor_api_tasks_revoked_total',
+    help: 'Tasks revoked through the api, by whether a running one was also told to terminate.',
+    labelNames: ['terminate'],
+    registers: [registry],
+  });
+  app.decorate('metrics', { registry, tasksSubmitted, submitSeconds, idempotentReplays, tasksRevoked });
 }
 
 export const metricsPlugin = fp(metrics, { name: 'conveyor-metrics', fastify: '5.x' });

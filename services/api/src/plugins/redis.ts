@@ -1,7 +1,8 @@
 /**
  * The api's Redis client as a named plugin. It fails fast (no offline queue):
  * while Redis is away a request gets a 503 at once instead of waiting on a
- * queue that may never drain; /ready reports the outage meanwhile.
+ * queue that may never drain; /ready reports the outage meanwhile. A hung
+ * Redis is cut short by a command timeout.
  */
 import { createRedis } from '@conveyor/shared';
 import type { FastifyInstance } from 'fastify';
@@ -15,13 +16,25 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * A command without a reply after this long fails (a 503) instead of holding
+ * the request: a Redis that is connected but hung (paused, blocked by a slow
+ * script) looks "ready" to ioredis and would otherwise hold every request
+ * until the client gives up. Healthy commands answer in about a millisecond.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 2000;
+
 export interface RedisPluginOptions {
   /** Shown by `CLIENT LIST`, so an operator can tell the api's connections apart. */
   connectionName: string;
 }
 
 async function redis(app: FastifyInstance, options: RedisPluginOptions): Promise<void> {
-  const client = createRedis(app.config.redisUrl, { failFast: true, name: options.connectionName });
+  const client = createRedis(app.config.redisUrl, {
+    failFast: true,
+    name: options.connectionName,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+  });
   // ioredis emits 'error' on every failed reconnect; one line per outage is enough.
   let up = true;
   client.on('error', (error: Error) => {

@@ -1,9 +1,29 @@
 /**
- * The task resource: `POST /api/tasks` submits one, `GET /api/tasks/:id`
- * reads its record (optionally waiting for it to finish). The handlers are
- * thin adapters over the producer functions of @conveyor/shared.
+ * The task resource: `POST /api/tasks` submits one (once per Idempotency-Key
+ * when the client sends one), `GET /api/tasks/:id` reads its record
+ * (optionally waiting for it to finish), `POST /api/tasks/:id/revoke` stops
+ * it. The handlers are thin adapters over the producer functions of
+ * @conveyor/shared.
  */
-import { Errors, MAX_DELAY_SECONDS, submitTask, TASK_ID_PATTERN, TaskStates, withField } from '@conveyor/shared';
+import {
+  encodeControlMessage,
+  Errors,
+  IDEMPOTENCY_HEADER,
+  IDEMPOTENCY_KEY_MAX_LENGTH,
+  isTerminal,
+  MAX_DELAY_SECONDS,
+  readAttemptErrors,
+  RETRY_OVERRIDE_LIMITS,
+  storeUnavailable,
+  submitIdempotent,
+  submitTask,
+  TASK_ID_PATTERN,
+  TaskStates,
+  withField,
+  type Accepted,
+  type ControlMessage,
+  type TaskRecord,
+} from '@conveyor/shared';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ErrorBody, errorResponses } from '../errors.js';
@@ -35,8 +55,51 @@ export const SubmissionBody = Type.Object(
       ),
     ),
     priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 255 })),
+    retry: Type.Optional(
+      Type.Object(
+        {
+          maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: RETRY_OVERRIDE_LIMITS.maxRetries })),
+          baseDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: RETRY_OVERRIDE_LIMITS.maxDelayMs })),
+          maxDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: RETRY_OVERRIDE_LIMITS.maxDelayMs })),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Overrides of the type's retry policy for this task only: retry n waits random(0, min(maxDelayMs, baseDelayMs·2ⁿ))",
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
+);
+
+const SubmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        `1–${IDEMPOTENCY_KEY_MAX_LENGTH} printable characters. The same key with the same body answers 202 with the ` +
+        'same task (and `Idempotent-Replayed: true`) for RESULT_TTL_SECONDS; with a different body, 409 ' +
+        'CNV_IDEMPOTENCY_CONFLICT.',
+    }),
+  ),
+});
+
+export const RevokeBody = Type.Union(
+  [
+    Type.Object(
+      {
+        terminate: Type.Optional(
+          Type.Boolean({
+            description: 'Also stop the task if a worker is running it now (default false: it may run to its end)',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    // No body at all (no Content-Type either): Fastify hands the handler null. Same as {}.
+    Type.Null(),
+  ],
+  { description: 'Optional: `{ "terminate": true }`' },
 );
 
 const Links = Type.Object({ self: Type.String() });
@@ -72,43 +135,101 @@ export const TaskRecordBody = Type.Object({
   started: Nullable(Type.String()),
   finished: Nullable(Type.String()),
   runtime: Nullable(Type.Number()),
+  progressMessage: Nullable(Type.String()),
+  attemptErrors: Type.Array(
+    Type.Object({
+      attempt: Type.Integer(),
+      error: Type.String(),
+      errorCode: Type.String(),
+      at: Type.String({ description: 'When the attempt failed' }),
+      retryAt: Type.Optional(Type.String({ description: 'When the next attempt was due; absent on the last' })),
+    }),
+    { description: 'One entry per attempt that ended in an error (each retry and the final failure), oldest first' },
+  ),
   links: Links,
 });
+
+/** A 409 for a task that already finished: the error body plus the state it finished in. */
+export const TaskFinishedBody = Type.Object(
+  { ...ErrorBody.properties, state: Type.Enum(TaskStates, { description: 'The state the task finished in' }) },
+  { additionalProperties: false },
+);
 
 const unavailable = { 503: ErrorBody } as const;
 
 const taskPath = (id: string) => `/api/tasks/${id}`;
+
+const IdParams = Type.Object({ id: Type.String({ description: 'Task id (UUID)' }) });
+
+/** A revoke that keeps meeting a newer attempt (each round trip a new one started) gives up after this many reads. */
+const REVOKE_ROUNDS = 3;
 
 export const taskRoutes: FastifyPluginAsyncTypebox<{ origin: string }> = async (app, options) => {
   // Long-polls end early on shutdown, so a graceful close is not held up by waiting clients.
   const shutdown = new AbortController();
   app.addHook('preClose', async () => shutdown.abort());
 
+  const submitContext = (request: { log: SubmitLogger }) => ({
+    config: app.config,
+    registry: app.taskRegistry,
+    store: app.taskStore,
+    publisher: app.publisher,
+    origin: options.origin,
+    logger: request.log,
+  });
+
+  const view = async (record: TaskRecord) => {
+    let attemptErrors;
+    try {
+      attemptErrors = await readAttemptErrors(app.redis, app.taskStore.keys, record.id);
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
+    return { ...record, attemptErrors, links: { self: taskPath(record.id) } };
+  };
+
   app.post(
     '/api/tasks',
     {
       schema: {
         summary: 'Submit a task',
+        description:
+          'Validates, records the task PENDING and answers 202 once the broker confirmed the message. ' +
+          `With an ${IDEMPOTENCY_HEADER} header a repeated request gets the first one's task instead of a new one.`,
+        headers: SubmitHeaders,
         body: SubmissionBody,
-        response: { 202: AcceptedBody, ...errorResponses, 413: ErrorBody, 415: ErrorBody, ...unavailable },
+        response: {
+          202: AcceptedBody,
+          ...errorResponses,
+          409: ErrorBody,
+          413: ErrorBody,
+          415: ErrorBody,
+          ...unavailable,
+        },
       },
     },
     async (request, reply) => {
       const started = process.hrtime.bigint();
-      const accepted = await submitTask(
-        {
-          config: app.config,
-          registry: app.taskRegistry,
-          store: app.taskStore,
-          publisher: app.publisher,
-          origin: options.origin,
-          logger: request.log,
-        },
-        request.body,
-      );
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      app.metrics.tasksSubmitted.inc({ type: accepted.type });
-      app.metrics.submitSeconds.observe({ type: accepted.type }, seconds);
+      const key = request.headers['idempotency-key'];
+      let accepted: Accepted;
+      let replayed = false;
+      if (key === undefined) {
+        accepted = await submitTask(submitContext(request), request.body);
+      } else {
+        ({ accepted, replayed } = await submitIdempotent(
+          { ...submitContext(request), redis: app.redis, ttlSeconds: app.config.resultTtlSeconds },
+          key,
+          request.body,
+        ));
+      }
+      if (replayed) {
+        app.metrics.idempotentReplays.inc();
+        void reply.header('Idempotent-Replayed', 'true');
+      } else {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        app.metrics.tasksSubmitted.inc({ type: accepted.type });
+        app.metrics.submitSeconds.observe({ type: accepted.type }, seconds);
+      }
       const self = taskPath(accepted.id);
       return reply
         .code(202)
@@ -122,7 +243,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ origin: string }> = async (
     {
       schema: {
         summary: "Read a task's state and result",
-        params: Type.Object({ id: Type.String({ description: 'Task id (UUID)' }) }),
+        params: IdParams,
         querystring: Type.Object({
           wait: Type.Optional(
             Type.Number({
@@ -149,7 +270,90 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ origin: string }> = async (
       }
       const record = await app.resultWaiter.wait(id, waitMs, signal);
       if (record === null) throw new Errors.TASK_NOT_FOUND(id);
-      return { ...record, links: { self: taskPath(id) } };
+      return view(record);
     },
   );
+
+  app.post(
+    '/api/tasks/:id/revoke',
+    {
+      schema: {
+        summary: 'Revoke a task',
+        description:
+          'Records the task REVOKED, so a worker that receives it later acks it without running it. ' +
+          'With `terminate: true` a worker running it now also stops it. Answers 200 with the record. ' +
+          'Revoking a REVOKED task again is a no-op answered 200 (a retried request succeeds); ' +
+          'a task that already ended SUCCESS or FAILURE cannot be revoked: 409 CNV_TASK_FINISHED with its `state`.',
+        params: IdParams,
+        body: RevokeBody,
+        response: { 200: TaskRecordBody, ...errorResponses, 409: TaskFinishedBody, 415: ErrorBody, ...unavailable },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!TASK_ID_PATTERN.test(id)) throw withField(new Errors.INVALID_TASK_ID(), 'id');
+      const terminate = request.body?.terminate ?? false;
+      for (let round = 0; round < REVOKE_ROUNDS; round++) {
+        const record = await readRecord(id);
+        if (record === null) throw new Errors.TASK_NOT_FOUND(id);
+        if (record.state !== 'REVOKED' && isTerminal(record.state)) {
+          const error = new Errors.TASK_FINISHED(id, record.state);
+          return reply.code(409).send({
+            statusCode: 409,
+            code: error.code,
+            error: 'Conflict',
+            message: error.message,
+            state: record.state,
+          });
+        }
+        if (record.state !== 'REVOKED') {
+          // The attempt it is at now: REVOKED outranks every state of that attempt. If a new
+          // attempt starts in between, the store answers 'behind' and we read again.
+          let outcome;
+          try {
+            outcome = await app.taskStore.transition(id, 'REVOKED', record.attempts, {
+              error: 'revoked',
+              errorCode: 'CNV_TASK_REVOKED',
+              finished: Date.now(),
+            });
+          } catch (error) {
+            throw storeUnavailable(error);
+          }
+          if (!outcome.applied) {
+            if (outcome.reason === 'unknown') throw new Errors.TASK_NOT_FOUND(id);
+            continue; // 'behind' (a new attempt) or 'terminal' (finished meanwhile): look again
+          }
+          app.metrics.tasksRevoked.inc({ terminate: String(terminate) });
+        }
+        if (terminate) {
+          // Also on a repeated revoke: the first one's PUBLISH may be the part that failed.
+          const receivers = await publishControl({ type: 'terminate', id });
+          request.log.info({ taskId: id, receivers }, 'terminate sent to workers');
+        }
+        const revoked = await readRecord(id);
+        if (revoked === null) throw new Errors.TASK_NOT_FOUND(id);
+        return view(revoked);
+      }
+      throw new Error(`revoke of ${id} kept meeting newer attempts`);
+    },
+  );
+
+  async function readRecord(id: string): Promise<TaskRecord | null> {
+    try {
+      return await app.taskStore.get(id);
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
+  }
+
+  /** Workers listen on `keys.control`; resolves with how many processes received it. */
+  async function publishControl(message: ControlMessage): Promise<number> {
+    try {
+      return await app.redis.publish(app.taskStore.keys.control, encodeControlMessage(message));
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
+  }
 };
+
+type SubmitLogger = Parameters<typeof submitTask>[0]['logger'];

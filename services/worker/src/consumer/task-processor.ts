@@ -8,11 +8,34 @@
  * Per task that runs: one round trip to start it (RECEIVED and STARTED in one
  * transition, since prefetch = concurrency means a delivery never waits for a
  * slot) and one to finish it. Concurrent tasks share those round trips
- * through ioredis auto-pipelining.
+ * through ioredis auto-pipelining. Everything else is off that path: the
+ * poison count only for redeliveries, attempt errors only for failures.
+ *
+ * Reliability rules (the reasoning lives beside each step below):
+ *  - a failed attempt is retried per the type's retry policy, merged with the
+ *    message's `x-conveyor-retry` override: the next attempt is published
+ *    with an eta (the broker's delay tiers hold it, never an unacked
+ *    delivery), then RETRY is recorded; once retries are used up the task
+ *    is FAILURE and a copy goes to the dead-letter queue;
+ *  - each failed attempt is appended to the task's attempt errors;
+ *  - time limits come from the `timelimit` header, else the type: the soft
+ *    one aborts the handler's signal, the hard one ends the attempt for real
+ *    (terminating its pool thread) and records CNV_HARD_TIME_LIMIT;
+ *  - `terminate` (control channel) ends a running attempt as REVOKED;
+ *  - a message redelivered more than MAX_REDELIVERIES times is poison: it is
+ *    dead-lettered and the task recorded FAILURE, without running it again.
  */
 import {
   decodeTask,
   Errors,
+  isRejection,
+  isRetryRequest,
+  LAST_ERROR_HEADER,
+  recordAttemptError,
+  resolveRetryPolicy,
+  RETRIES_EXHAUSTED_REASON,
+  writeTaskProgress,
+  type AttemptError,
   type Config,
   type FieldValues,
   type Logger,
@@ -23,9 +46,23 @@ import {
   type TaskStore,
 } from '@conveyor/shared';
 import type { Message } from 'amqplib';
-import type { TaskHandler } from '../handlers/handler.js';
+import type { Redis } from 'ioredis';
+import { runOnce } from '../effects/once.js';
+import type { TaskContext, TaskHandler } from '../handlers/handler.js';
+import type { CpuPool } from '../pool/cpu-pool.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
-import { retryDelayMs } from './backoff.js';
+import { decideOnFailure, timeLimitsOf } from './attempt-policy.js';
+import { RunningTask, type Ending } from './running-task.js';
+
+/**
+ * The redelivery counter outlives any sane redelivery storm (a crash loop
+ * redelivers within seconds or minutes) and then cleans itself up.
+ */
+const REDELIVERY_COUNT_TTL_SECONDS = 86_400;
+/** Longest time limit a timer can hold (2^31 - 1 ms, about 24.8 days); beyond it a limit is not enforced. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** The last error carried in a dead-lettered message's header is cut to this length. */
+const MAX_HEADER_ERROR_CHARS = 1000;
 
 export interface TaskProcessorDeps {
   config: Config;
@@ -35,20 +72,27 @@ export interface TaskProcessorDeps {
   registry: TaskRegistry;
   handlers: readonly TaskHandler[];
   metrics: WorkerMetrics;
+  /** The worker's Redis client: poison counts, attempt errors, progress, side effects. */
+  redis: Redis;
+  /** Thread pool of the CPU-bound handlers (TaskContext.runInPool). */
+  pool: CpuPool;
 }
 
 interface Outcome {
   state: TaskState;
   fields: FieldValues;
+  /** The error of a FAILURE or REVOKED outcome. */
+  error?: unknown;
 }
 
 export class TaskProcessor {
   readonly #deps: TaskProcessorDeps;
   readonly #handlers: ReadonlyMap<string, TaskHandler>;
-  /** Abort controllers of the tasks running now, by task id. */
-  readonly #running = new Map<string, AbortController>();
+  /** The tasks being started or run now, by task id. */
+  readonly #running = new Map<string, RunningTask>();
   #processed = 0;
   #failed = 0;
+  #closing = false;
 
   constructor(deps: TaskProcessorDeps) {
     this.#deps = deps;
@@ -60,6 +104,29 @@ export class TaskProcessor {
 
   get stats(): { active: number; processed: number; failed: number } {
     return { active: this.#running.size, processed: this.#processed, failed: this.#failed };
+  }
+
+  /**
+   * Ends task `id` if it is being started or run here: its signal aborts, its
+   * pool thread (if any) is terminated and REVOKED is recorded (error
+   * "terminated", CNV_TASK_REVOKED). False when it does not run here.
+   */
+  terminate(id: string): boolean {
+    const task = this.#running.get(id);
+    if (task === undefined) return false;
+    task.end('REVOKED', new Errors.TASK_REVOKED('terminated'));
+    return true;
+  }
+
+  /**
+   * Call once the consumer has drained (its channel is closed, so whatever
+   * still runs has been requeued): terminates the pool threads, and from now
+   * on a failure is not recorded, since it is the shutdown's doing and the
+   * requeued message will run the task again.
+   */
+  async shutdown(): Promise<void> {
+    this.#closing = true;
+    await this.#deps.pool.destroy();
   }
 
   async process(delivery: Message, queue: string): Promise<void> {
@@ -81,20 +148,26 @@ export class TaskProcessor {
       if (remaining > 0) return this.#deps.publisher.forwardDelayed(delivery, remaining);
     }
     const attempt = message.retries + 1;
+    // Only a redelivery can be poison, so first deliveries skip the count.
+    if (delivery.fields.redelivered && (await this.#isPoison(delivery, message, queue, attempt))) return;
     if (message.expires !== null && Date.parse(message.expires) <= now) {
       const error = new Errors.TASK_EXPIRED(message.expires);
       const revoked: Outcome = { state: 'REVOKED', fields: failureFields(error, now) };
-      await this.#finish(message, attempt, revoked, identityOf(message, queue, now), now);
+      await this.#finish(message, queue, attempt, revoked, now);
       return;
     }
-    if (!(await this.#begin(message, queue, attempt, now))) return;
 
-    const outcome = await this.#run(handler, message, attempt);
-    if (outcome.state === 'FAILURE' && this.#shouldRetry(message)) {
-      await this.#retry(message, queue, attempt, outcome);
-      return;
+    // Tracked from before the start is recorded: a terminate that arrives
+    // while STARTED is on its way to Redis must still find the task.
+    const task = new RunningTask(message.id);
+    this.#running.set(message.id, task);
+    try {
+      if (!(await this.#begin(message, queue, attempt, now))) return;
+      const outcome = task.ending ? endedOutcome(task.ending, 0) : await this.#run(handler, message, attempt, task);
+      await this.#conclude(delivery, message, queue, attempt, handler, outcome);
+    } finally {
+      if (this.#running.get(message.id) === task) this.#running.delete(message.id);
     }
-    await this.#finish(message, attempt, outcome);
   }
 
   /** Records RECEIVED+STARTED; false when the delivery is a duplicate that must not run. */
@@ -118,55 +191,212 @@ export class TaskProcessor {
     return false;
   }
 
-  async #run(handler: TaskHandler, message: TaskMessage, attempt: number): Promise<Outcome> {
-    const { registry, config, logger, metrics } = this.#deps;
-    const controller = new AbortController();
-    this.#running.set(message.id, controller);
+  /**
+   * Runs the handler under the attempt's time limits. Resolves with the
+   * handler's outcome, or as soon as the attempt is ended from outside (hard
+   * limit, terminate) with that ending, whether or not the handler stopped.
+   */
+  async #run(handler: TaskHandler, message: TaskMessage, attempt: number, task: RunningTask): Promise<Outcome> {
+    const { logger, metrics } = this.#deps;
+    const limits = timeLimitsOf(message, handler.type.timeLimit);
+    const { softSeconds, hardSeconds } = limits;
+    const soft = timer(softSeconds, () => task.softLimit(new Errors.SOFT_TIME_LIMIT(softSeconds)));
+    const hard = timer(hardSeconds, () => task.end('FAILURE', new Errors.HARD_TIME_LIMIT(hardSeconds)));
     metrics.active.inc();
     const startedAt = performance.now();
     try {
-      registry.validateKwargs(message.task, message.kwargs);
-      const value: unknown = await handler.run(message.kwargs, {
-        id: message.id,
-        attempt,
-        signal: controller.signal,
-        logger: logger.child({ taskId: message.id, type: message.task }),
-        config,
-      });
-      const runtime = (performance.now() - startedAt) / 1000;
-      return { state: 'SUCCESS', fields: { result: serialise(value), finished: Date.now(), runtime } };
-    } catch (error) {
-      const runtime = (performance.now() - startedAt) / 1000;
-      return { state: 'FAILURE', fields: { ...failureFields(error, Date.now()), runtime } };
+      const ran = this.#invoke(handler, message, attempt, task, startedAt);
+      const outcome = await Promise.race([
+        ran,
+        task.ended.then((ending) => endedOutcome(ending, (performance.now() - startedAt) / 1000)),
+      ]);
+      if (task.ending !== null) {
+        logger.warn(
+          { taskId: message.id, type: message.task, code: codeOf(task.ending.error), limits },
+          'task ended from outside; a handler that ignores its signal keeps running until it returns, its result ignored',
+        );
+      }
+      return outcome;
     } finally {
-      this.#running.delete(message.id);
+      clearTimeout(soft);
+      clearTimeout(hard);
       metrics.active.dec();
       metrics.runtime.observe({ type: message.task }, (performance.now() - startedAt) / 1000);
     }
   }
 
-  #shouldRetry(message: TaskMessage): boolean {
-    const type = this.#deps.registry.get(message.task);
-    return type !== undefined && message.retries < type.retry.maxRetries;
+  /** The handler's own outcome; never rejects. */
+  async #invoke(
+    handler: TaskHandler,
+    message: TaskMessage,
+    attempt: number,
+    task: RunningTask,
+    startedAt: number,
+  ): Promise<Outcome> {
+    try {
+      this.#deps.registry.validateKwargs(message.task, message.kwargs);
+      const value: unknown = await handler.run(message.kwargs, this.#context(message, attempt, task));
+      const runtime = (performance.now() - startedAt) / 1000;
+      return { state: 'SUCCESS', fields: { result: serialise(value), finished: Date.now(), runtime } };
+    } catch (thrown) {
+      const runtime = (performance.now() - startedAt) / 1000;
+      // A handler that stopped because its signal aborted failed for the
+      // signal's reason (soft limit, revocation), whatever it threw on the
+      // way out, unless it asked for a retry or a rejection itself.
+      const error =
+        task.aborted && !isRetryRequest(thrown) && !isRejection(thrown) ? (task.signal.reason as unknown) : thrown;
+      return { state: 'FAILURE', fields: { ...failureFields(error, Date.now()), runtime }, error };
+    }
+  }
+
+  #context(message: TaskMessage, attempt: number, task: RunningTask): TaskContext {
+    const { config, logger, redis, store, pool } = this.#deps;
+    const id = message.id;
+    // The signal and the child logger are made only if the handler uses them:
+    // on a short task their cost is a noticeable share of the whole.
+    let taskLogger: Logger | undefined;
+    const log = () => (taskLogger ??= logger.child({ taskId: id, type: message.task }));
+    return {
+      id,
+      attempt,
+      get signal() {
+        return task.signal;
+      },
+      get logger() {
+        return log();
+      },
+      config,
+      progress: (percent, text) =>
+        writeTaskProgress(redis, store.keys, id, percent, text).then(
+          () => undefined,
+          (error: unknown) => log().warn({ err: error }, 'progress not recorded'),
+        ),
+      once: (effectKey, fn, options) => {
+        // An attempt that was ended (and may already be recorded as failed)
+        // must not start side effects from a handler still running in the background.
+        if (task.ending !== null) return Promise.reject(task.ending.error);
+        const scope = {
+          redis,
+          keys: store.keys,
+          taskId: id,
+          owner: `${config.workerName} attempt ${attempt}`,
+          ttlSeconds: config.resultTtlSeconds,
+        };
+        return runOnce(scope, effectKey, fn, options);
+      },
+      runInPool: (kind, input) => pool.run(kind, input, task.killSignal),
+    };
+  }
+
+  /** Records the outcome of an attempt that ran, retrying or dead-lettering a failure as its policy says. */
+  async #conclude(
+    delivery: Message,
+    message: TaskMessage,
+    queue: string,
+    attempt: number,
+    handler: TaskHandler,
+    outcome: Outcome,
+  ): Promise<void> {
+    if (outcome.state !== 'FAILURE') return this.#finish(message, queue, attempt, outcome);
+    if (this.#closing) {
+      this.#deps.logger.info({ taskId: message.id }, 'failure during shutdown not recorded; the message was requeued');
+      return;
+    }
+    const policy = resolveRetryPolicy(handler.type.retry, message.retryPolicy);
+    const decision = decideOnFailure(outcome.error, policy, message.retries);
+    if (decision.retry) return this.#retry(message, queue, attempt, outcome, decision.delayMs);
+
+    let failure = outcome;
+    if (decision.error !== outcome.error) {
+      // A RetryTask past the last retry fails with its cause.
+      failure = {
+        state: 'FAILURE',
+        fields: { ...failureFields(decision.error, Date.now()), runtime: outcome.fields.runtime ?? 0 },
+        error: decision.error,
+      };
+    }
+    if (decision.exhausted) {
+      // Dead-lettered before FAILURE is recorded: if the worker dies in
+      // between, the redelivery repeats both (a duplicate in the dead-letter
+      // queue beats a task that is failed but missing from it).
+      await this.#deadLetter(
+        withHeader(delivery, LAST_ERROR_HEADER, String(failure.fields.error).slice(0, MAX_HEADER_ERROR_CHARS)),
+        RETRIES_EXHAUSTED_REASON,
+        String(failure.fields.errorCode),
+      );
+    }
+    await this.#recordAttemptError(message.id, attempt, failure.fields);
+    await this.#finish(message, queue, attempt, failure);
   }
 
   /**
-   * Publishes the next attempt (same id, retries + 1, due after the backoff)
+   * Publishes the next attempt (same id, retries + 1, due after the delay)
    * before recording RETRY: if the worker dies in between, the redelivered
-   * original runs again rather than the task being stranded in RETRY.
+   * original runs again rather than the task being stranded in RETRY. The
+   * delay is the broker's (delay tiers), so no delivery is held unacked.
    */
-  async #retry(message: TaskMessage, queue: string, attempt: number, failure: Outcome): Promise<void> {
-    const policy = this.#deps.registry.require(message.task).retry;
-    const dueAt = Date.now() + retryDelayMs(policy, message.retries);
-    const eta = new Date(dueAt).toISOString();
+  async #retry(message: TaskMessage, queue: string, attempt: number, failure: Outcome, delayMs: number) {
+    const eta = new Date(Date.now() + delayMs).toISOString();
     await this.#deps.publisher.publish({ ...message, retries: message.retries + 1, eta }, queue);
-    await this.#finish(message, attempt, { state: 'RETRY', fields: { ...failure.fields, eta } });
+    await this.#recordAttemptError(message.id, attempt, failure.fields, eta);
+    await this.#finish(message, queue, attempt, { state: 'RETRY', fields: { ...failure.fields, eta } });
   }
 
-  /** `identity` only where no start was recorded first (an expired task). */
-  async #finish(message: TaskMessage, attempt: number, outcome: Outcome, identity?: FieldValues, now = Date.now()) {
+  /**
+   * Counts a redelivery; true when it is one too many and the message was
+   * dead-lettered and the task recorded FAILURE instead of running it again.
+   * A task that is already terminal is left to #begin (acked as a duplicate).
+   */
+  async #isPoison(delivery: Message, message: TaskMessage, queue: string, attempt: number): Promise<boolean> {
+    const { redis, store, config } = this.#deps;
+    const key = store.keys.redeliveries(message.id);
+    const replies = await redis
+      .multi()
+      .incr(key)
+      .expire(key, REDELIVERY_COUNT_TTL_SECONDS)
+      .hget(store.keys.task(message.id), 'state')
+      .exec();
+    const [countReply, , stateReply] = replies ?? [];
+    if (countReply?.[0]) throw countReply[0];
+    const count = Number(countReply?.[1]);
+    const state = stateReply?.[1];
+    if (!(count > config.maxRedeliveries) || state === 'SUCCESS' || state === 'FAILURE' || state === 'REVOKED') {
+      return false;
+    }
+    const error = new Errors.POISON_MESSAGE(count, config.maxRedeliveries);
+    await this.#deadLetter(delivery, error.message, error.code);
+    const now = Date.now();
+    const failure: Outcome = { state: 'FAILURE', fields: failureFields(error, now), error };
+    await this.#recordAttemptError(message.id, attempt, failure.fields);
+    await this.#finish(message, queue, attempt, failure, now);
+    return true;
+  }
+
+  #recordAttemptError(id: string, attempt: number, fields: FieldValues, retryAt?: string): Promise<void> {
+    const { redis, store, config } = this.#deps;
+    const entry: AttemptError = {
+      attempt,
+      error: String(fields.error ?? ''),
+      errorCode: String(fields.errorCode ?? ''),
+      at: new Date(Number(fields.finished ?? Date.now())).toISOString(),
+    };
+    if (retryAt !== undefined) entry.retryAt = retryAt;
+    return recordAttemptError(redis, store.keys, id, entry, config.resultTtlSeconds);
+  }
+
+  /** `identity` only where no start was recorded first (an expired or poison task). */
+  /**
+   * Records an outcome. Without a record to move (the task was never
+   * announced, or Redis lost it in a restart) it writes the task's identity
+   * with it, so an outcome is never dropped for want of a record.
+   */
+  async #finish(message: TaskMessage, queue: string, attempt: number, outcome: Outcome, now = Date.now()) {
     const { store, metrics, logger } = this.#deps;
-    const result = await store.transition(message.id, outcome.state, attempt, outcome.fields, identity, now);
+    let result = await store.transition(message.id, outcome.state, attempt, outcome.fields, undefined, now);
+    if (!result.applied && result.reason === 'unknown') {
+      const identity = identityOf(message, queue, now);
+      result = await store.transition(message.id, outcome.state, attempt, outcome.fields, identity, now);
+    }
     if (!result.applied) {
       metrics.duplicates.inc({ reason: result.reason });
       logger.info(
@@ -200,6 +430,23 @@ function identityOf(message: TaskMessage, queue: string, now: number): FieldValu
   if (message.eta !== null) identity.eta = message.eta;
   if (message.expires !== null) identity.expires = message.expires;
   return identity;
+}
+
+function endedOutcome(ending: Ending, runtime: number): Outcome {
+  return { state: ending.state, fields: { ...failureFields(ending.error, Date.now()), runtime }, error: ending.error };
+}
+
+/** A timer for a limit in seconds; none when there is no limit (or one no timer can hold). */
+function timer(seconds: number | null, fire: () => void): NodeJS.Timeout | undefined {
+  if (seconds === null) return undefined;
+  const ms = seconds * 1000;
+  return ms > MAX_TIMER_MS ? undefined : setTimeout(fire, ms);
+}
+
+/** `delivery` with one more header, for a dead-lettered copy. */
+function withHeader(delivery: Message, name: string, value: string): Message {
+  const headers = { ...delivery.properties.headers, [name]: value };
+  return { ...delivery, properties: { ...delivery.properties, headers } };
 }
 
 function failureFields(error: unknown, now: number): FieldValues {

@@ -1,5 +1,10 @@
-/** Pure integer math behind the `compute` task: no I/O and no context, so it can be unit tested and moved into a worker-thread pool as is. */
-import { COMPUTE_LIMITS, type ComputeOperation } from '@conveyor/shared';
+/**
+ * Pure integer math behind the `compute` task: no I/O and no context, so it
+ * can be unit tested and run in a worker thread as is. Type-only imports:
+ * a pool thread that loads this module must not load all of
+ * @conveyor/shared (hundreds of milliseconds per thread start).
+ */
+import type { ComputeOperation } from '@conveyor/shared';
 
 /** A safe integer as a JS number; anything larger as its decimal string, because JSON numbers lose precision past 2^53. */
 export type IntegerResult = number | string;
@@ -80,12 +85,12 @@ function divides(d: number, n: number): boolean {
 }
 
 /**
- * Runs `operation` on `input` within COMPUTE_LIMITS. The worker validated the
- * kwargs already; checking again keeps a caller outside the worker (a thread
- * pool, a test) from starting an unbounded loop.
+ * Runs `operation` on `input`, refusing inputs above `limit` (the caller
+ * passes COMPUTE_LIMITS[operation]). The worker validated the kwargs
+ * already; checking again keeps a caller outside the worker (a thread pool,
+ * a test) from starting an unbounded loop.
  */
-export function runCompute(operation: ComputeOperation, input: number): ComputeResult {
-  const limit = COMPUTE_LIMITS[operation];
+export function runCompute(operation: ComputeOperation, input: number, limit: number): ComputeResult {
   assertInput(operation, input, limit);
   switch (operation) {
     case 'sum_range':

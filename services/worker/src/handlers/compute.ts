@@ -1,12 +1,13 @@
-/** Handler for `compute`: CPU-bound integer math; the math itself lives in compute-math.ts. */
-import { compute } from '@conveyor/shared';
-import { runCompute } from './compute-math.js';
+/**
+ * Handler for `compute`: CPU-bound integer math (compute-math.ts), run in
+ * the worker-thread pool so a long input neither blocks the event loop nor
+ * outlives its hard time limit.
+ */
+import { compute, COMPUTE_LIMITS } from '@conveyor/shared';
 import { defineHandler } from './handler.js';
 
 export const computeHandler = defineHandler(compute, ({ operation, input }, context) => {
-  // The loops are synchronous and cannot observe the signal midway, so at
-  // least refuse to start work for a task that is already revoked. (A
-  // worker-thread pool would make it interruptible by terminating the thread.)
+  // A task revoked before it reached a thread never takes one.
   context.signal.throwIfAborted();
-  return runCompute(operation, input);
+  return context.runInPool('compute', { operation, input, limit: COMPUTE_LIMITS[operation] });
 });

@@ -1,4 +1,7 @@
-/** Handler for `email.send`: sends one plain-text email over SMTP (config.smtpUrl) with nodemailer. */
+/**
+ * Handler for `email.send`: sends one plain-text email over SMTP
+ * (config.smtpUrl) with nodemailer, at most once per task.
+ */
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
@@ -62,20 +65,24 @@ export const emailSendHandler = defineHandler(
     // starting, and rely on the timeouts above to bound the send.
     context.signal.throwIfAborted();
     const { smtpUrl, smtpFrom } = context.config;
-    const info = await transportFor(smtpUrl).sendMail({
-      from: smtpFrom,
-      to,
-      subject,
-      text,
-      // Derived from the task id, so every retry of one task carries the same
-      // Message-ID and a receiver can drop the duplicates.
-      messageId: `<${context.id}@${senderDomain(smtpFrom)}>`,
-      headers: { 'X-Conveyor-Task-Id': context.id },
+    // At most once per task: a redelivery after the mail went out returns the
+    // first send's result instead of mailing again (effects/once.ts).
+    return context.once('smtp.send', async () => {
+      const info = await transportFor(smtpUrl).sendMail({
+        from: smtpFrom,
+        to,
+        subject,
+        text,
+        // Derived from the task id, so every retry of one task carries the same
+        // Message-ID and a receiver can drop the duplicates.
+        messageId: `<${context.id}@${senderDomain(smtpFrom)}>`,
+        headers: { 'X-Conveyor-Task-Id': context.id },
+      });
+      return {
+        messageId: info.messageId,
+        accepted: info.accepted.map(addressOf),
+        rejected: info.rejected.map(addressOf),
+      };
     });
-    return {
-      messageId: info.messageId,
-      accepted: info.accepted.map(addressOf),
-      rejected: info.rejected.map(addressOf),
-    };
   },
 );

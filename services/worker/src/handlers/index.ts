@@ -2,8 +2,10 @@
 import { computeHandler } from './compute.js';
 import { emailSendHandler } from './email-send.js';
 import { failHandler } from './fail.js';
+import { flakyHandler } from './flaky.js';
 import { greetHandler } from './greet.js';
 import type { TaskHandler } from './handler.js';
+import { hangHandler } from './hang.js';
 import { noopHandler } from './noop.js';
 import { reverseHandler } from './reverse.js';
 import { sentimentHandler } from './sentiment.js';
@@ -18,4 +20,6 @@ export const builtinHandlers: readonly TaskHandler[] = Object.freeze([
   sentimentHandler,
   emailSendHandler,
   failHandler,
+  flakyHandler,
+  hangHandler,
 ]);

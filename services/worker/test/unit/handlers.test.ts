@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { SMTPServer } from 'smtp-server';
 import {
   builtinTaskTypes,
+  COMPUTE_LIMITS,
   loadConfig,
   type compute,
   type ComputeOperation,
@@ -22,21 +23,52 @@ import { computeHandler } from '../../src/handlers/compute.js';
 import { factorial, fibonacci, isPrime, runCompute, sumRange } from '../../src/handlers/compute-math.js';
 import { closeEmailTransports, emailSendHandler, type EmailSendResult } from '../../src/handlers/email-send.js';
 import { failHandler } from '../../src/handlers/fail.js';
+import { flakyHandler } from '../../src/handlers/flaky.js';
+import { hangHandler } from '../../src/handlers/hang.js';
 import { greetHandler } from '../../src/handlers/greet.js';
 import { noopHandler } from '../../src/handlers/noop.js';
 import { reverseHandler } from '../../src/handlers/reverse.js';
 import { sentimentHandler, type SentimentResult } from '../../src/handlers/sentiment.js';
 import { sleepHandler } from '../../src/handlers/sleep.js';
+import { runPoolTask, type PoolTask } from '../../src/pool/cpu-tasks.js';
 
 const logger = pino({ level: 'silent' });
 
-function contextFor(overrides: Partial<TaskContext> = {}): TaskContext {
+/** Side effects done per task id, as context.once records them (in memory here). */
+const effects = new Map<string, unknown>();
+
+/**
+ * A context without Redis or threads: `once` keeps its results in `effects`,
+ * `runInPool` runs the pure pool function in-process, `progress` is recorded
+ * in `reports`.
+ */
+function contextFor(
+  overrides: Partial<TaskContext> = {},
+  reports: { percent: number; message?: string }[] = [],
+): TaskContext {
+  const id = overrides.id ?? randomUUID();
+  const signal = overrides.signal ?? new AbortController().signal;
   return {
-    id: randomUUID(),
+    id,
     attempt: 1,
-    signal: new AbortController().signal,
+    signal,
     logger,
     config: loadConfig('worker', {}),
+    progress: (percent, message) => {
+      reports.push({ percent, ...(message === undefined ? {} : { message }) });
+      return Promise.resolve();
+    },
+    once: async <T>(key: string, fn: () => T | Promise<T>) => {
+      const field = `${id}/${key}`;
+      if (effects.has(field)) return effects.get(field) as T;
+      const result = await fn();
+      effects.set(field, result);
+      return result;
+    },
+    runInPool: async (kind, input) => {
+      signal.throwIfAborted();
+      return runPoolTask({ kind, input } as PoolTask);
+    },
     ...overrides,
   };
 }
@@ -78,6 +110,43 @@ describe('sleep', () => {
 
   it('rejects at once on an already aborted signal', async () => {
     await expect(sleepHandler.run({ duration: 10 }, contextFor({ signal: AbortSignal.abort() }))).rejects.toThrow();
+  });
+
+  it('reports progress once a second on long sleeps, ending at 100 %', async () => {
+    const reports: { percent: number; message?: string }[] = [];
+    await expect(sleepHandler.run({ duration: 2 }, contextFor({}, reports))).resolves.toBe('Processed for 2 seconds.');
+    expect(reports.length).toBe(2);
+    expect(reports[0]!.percent).toBeGreaterThanOrEqual(45);
+    expect(reports[0]!.percent).toBeLessThan(60);
+    expect(reports.at(-1)).toEqual({ percent: 100, message: '2 of 2 seconds' });
+  });
+});
+
+describe('flaky', () => {
+  it('fails attempts 1..failures, then succeeds with the attempt number', () => {
+    for (const attempt of [1, 2]) {
+      expect(() => flakyHandler.run({ failures: 2 }, contextFor({ attempt }))).toThrow(
+        expect.objectContaining({ code: 'CNV_SIMULATED_FAILURE' }),
+      );
+    }
+    expect(flakyHandler.run({ failures: 2 }, contextFor({ attempt: 3 }))).toEqual({ attempts: 3 });
+    expect(flakyHandler.run({ failures: 0 }, contextFor())).toEqual({ attempts: 1 });
+  });
+});
+
+describe('hang', () => {
+  it('sleeps through an aborted signal', async () => {
+    const started = Date.now();
+    await expect(hangHandler.run({ seconds: 0.1 }, contextFor({ signal: AbortSignal.abort() }))).resolves.toBe(
+      'Hung for 0.1 seconds.',
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+  });
+
+  it('with cpu: true busy-loops in the pool for the time given', async () => {
+    const started = Date.now();
+    await expect(hangHandler.run({ seconds: 0.1, cpu: true }, contextFor())).resolves.toBe('Hung for 0.1 seconds.');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(95);
   });
 });
 
@@ -142,10 +211,13 @@ describe('compute math', () => {
   });
 
   it('refuses inputs outside COMPUTE_LIMITS or not integers', () => {
-    expect(() => runCompute('factorial', 5001)).toThrow(RangeError);
-    expect(() => runCompute('sum_range', 100_000_001)).toThrow(RangeError);
-    expect(() => runCompute('fibonacci', -1)).toThrow(RangeError);
-    expect(() => runCompute('is_prime', 1.5)).toThrow(RangeError);
+    const within = (operation: ComputeOperation, input: number) =>
+      runCompute(operation, input, COMPUTE_LIMITS[operation]);
+    expect(() => within('factorial', 5001)).toThrow(RangeError);
+    expect(() => within('sum_range', 100_000_001)).toThrow(RangeError);
+    expect(() => within('fibonacci', -1)).toThrow(RangeError);
+    expect(() => within('is_prime', 1.5)).toThrow(RangeError);
+    expect(within('factorial', 5)).toBe(120);
   });
 });
 
@@ -155,13 +227,13 @@ describe('compute handler', () => {
   const kwargs = (operation: ComputeOperation, input: number) =>
     ({ operation, input }) satisfies KwargsOf<typeof compute>;
 
-  it('dispatches on operation', () => {
+  it('dispatches on operation, in the pool', async () => {
     const context = contextFor();
-    expect(computeHandler.run(kwargs('sum_range', 1_000_000), context)).toBe(499_999_500_000);
-    expect(computeHandler.run(kwargs('sum_range', 100_000_000), context)).toBe(4_999_999_950_000_000);
-    expect(computeHandler.run(kwargs('factorial', 20), context)).toBe('2432902008176640000');
-    expect(computeHandler.run(kwargs('fibonacci', 100), context)).toBe('354224848179261915075');
-    expect(computeHandler.run(kwargs('is_prime', 7919), context)).toBe(true);
+    await expect(computeHandler.run(kwargs('sum_range', 1_000_000), context)).resolves.toBe(499_999_500_000);
+    await expect(computeHandler.run(kwargs('sum_range', 100_000_000), context)).resolves.toBe(4_999_999_950_000_000);
+    await expect(computeHandler.run(kwargs('factorial', 20), context)).resolves.toBe('2432902008176640000');
+    await expect(computeHandler.run(kwargs('fibonacci', 100), context)).resolves.toBe('354224848179261915075');
+    await expect(computeHandler.run(kwargs('is_prime', 7919), context)).resolves.toBe(true);
   });
 
   it('does not start for an aborted task', () => {
@@ -294,6 +366,14 @@ describe('email.send', () => {
     expect(result.messageId).toBe(`<${id}@example.test>`);
     expect(result.accepted).toEqual(['alice@example.test']);
     expect(result.rejected).toEqual([]);
+
+    // Run again for the same task (a redelivery): the recorded effect answers, nothing is sent.
+    const again = await emailSendHandler.run(
+      { to: 'alice@example.test', subject: 'Conveyor test', text: 'Hello from a unit test.' },
+      contextFor({ id, config }),
+    );
+    expect(again).toEqual(result);
+    expect(received).toHaveLength(1);
   });
   it('fails the attempt when the SMTP server is unreachable', async () => {
     // A port that was free a moment ago: the connection is refused at once.

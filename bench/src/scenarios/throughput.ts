@@ -1,0 +1,168 @@
+/**
+ * End-to-end throughput: N no-op tasks are queued first, then the workers
+ * start, and the rate is N over the time from the first to the last task
+ * recorded as finished -- read from each system's own finish timestamps
+ * (Conveyor's SUCCESS index scores, BullMQ's completed-set scores (finishedOn),
+ * Celery's date_done, the raw loop's clock), so process start-up, which
+ * differs between Node and Python, is not counted. The rate including
+ * start-up (spawn to the last finish) is reported beside it.
+ */
+import {
+  cleanupConveyor,
+  connectProducer,
+  newPrefix,
+  startWorker,
+  submitNoops,
+  successWindow,
+  waitForSuccess,
+  type ConveyorRole,
+} from '../peers/conveyor.js';
+import {
+  addNoops,
+  cleanupQueue,
+  completedWindow,
+  newQueueName,
+  openQueue,
+  startBullWorker,
+  waitForCompleted,
+} from '../peers/bullmq.js';
+import {
+  celerySend,
+  cleanupCelery,
+  newCeleryQueue,
+  resultWindow,
+  startCeleryWorker,
+  stopCeleryWorker,
+  waitForResults,
+} from '../peers/celery.js';
+import { rawThroughput } from '../peers/raw.js';
+import type { Child } from '../util/proc.js';
+import { forEachRun, type Context } from './context.js';
+
+export const SUBJECTS = {
+  conveyor: 'Conveyor',
+  bullmq: 'BullMQ',
+  celery: 'Celery prefork',
+  raw: 'raw amqplib+Redis',
+} as const;
+
+export const RATE = { metric: 'tasks/s', better: 'higher' } as const;
+export const RATE_WITH_STARTUP = { metric: 'tasks/s incl. start-up', better: 'higher' } as const;
+
+export interface Rate {
+  rate: number;
+  withStartup: number;
+}
+
+/** Time allowed for N tasks to finish: at least 100 tasks/s, plus a minute for start-up. */
+const finishTimeout = (tasks: number) => 60_000 + tasks * 10;
+
+const windowRate = (tasks: number, first: number, last: number) => (tasks - 1) / (Math.max(last - first, 1) / 1000);
+
+/** Starts `count` processes; if one fails, stops the others before rethrowing. */
+export async function startAll<T extends { stop(): Promise<void> }>(
+  count: number,
+  start: () => Promise<T>,
+): Promise<T[]> {
+  const settled = await Promise.allSettled(Array.from({ length: count }, start));
+  const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((s) => s.stop()));
+    throw failed.reason;
+  }
+  return started;
+}
+
+export async function conveyorThroughput(
+  ctx: Context,
+  { tasks, concurrency, processes }: { tasks: number; concurrency: number; processes: number },
+): Promise<Rate> {
+  const { settings, redis, amqp } = ctx;
+  const prefix = newPrefix();
+  const producer = await connectProducer(settings, prefix);
+  let workers: ConveyorRole[] = [];
+  let producerOpen = true;
+  try {
+    await submitNoops(producer, tasks);
+    await producer.close();
+    producerOpen = false;
+    const spawned = Date.now();
+    workers = await startAll(processes, async () => {
+      const role = await startWorker(settings, prefix, concurrency);
+      return { ...role, stop: () => role.child.stop() };
+    });
+    await waitForSuccess(redis, prefix, tasks, finishTimeout(tasks));
+    const done = Date.now();
+    const { first, last } = await successWindow(redis, prefix);
+    return { rate: windowRate(tasks, first, last), withStartup: tasks / ((done - spawned) / 1000) };
+  } finally {
+    await Promise.all(workers.map((w) => w.child.stop()));
+    if (producerOpen) await producer.close().catch(() => undefined);
+    await cleanupConveyor(amqp, redis, prefix);
+  }
+}
+
+export async function bullmqThroughput(ctx: Context, tasks: number, concurrency: number): Promise<Rate> {
+  const { settings, redis } = ctx;
+  const name = newQueueName();
+  const queue = openQueue(settings, name);
+  let worker: Child | null = null;
+  try {
+    await addNoops(queue, tasks);
+    const spawned = Date.now();
+    worker = await startBullWorker(settings, name, concurrency);
+    await waitForCompleted(redis, name, tasks, finishTimeout(tasks));
+    const done = Date.now();
+    const { first, last } = await completedWindow(redis, name);
+    return { rate: windowRate(tasks, first, last), withStartup: tasks / ((done - spawned) / 1000) };
+  } finally {
+    await worker?.stop();
+    await cleanupQueue(queue);
+  }
+}
+
+export async function celeryThroughput(ctx: Context, tasks: number): Promise<Rate> {
+  const { settings, amqp } = ctx;
+  const results = ctx.celeryRedis!;
+  const queue = newCeleryQueue();
+  let worker: Child | null = null;
+  try {
+    const before = await results.dbsize();
+    await celerySend(settings, queue, tasks);
+    const spawned = Date.now();
+    worker = await startCeleryWorker(settings, queue);
+    await waitForResults(results, before + tasks, finishTimeout(tasks));
+    const done = Date.now();
+    const { success, first, last } = await resultWindow(results, queue);
+    if (success !== tasks) throw new Error(`Celery stored ${success} SUCCESS results, expected ${tasks}`);
+    return { rate: windowRate(tasks, first, last), withStartup: tasks / ((done - spawned) / 1000) };
+  } finally {
+    if (worker) await stopCeleryWorker(worker);
+    await cleanupCelery(amqp, results, queue);
+  }
+}
+
+export async function runThroughput(ctx: Context): Promise<void> {
+  const { tasks, celeryTasks, concurrency } = ctx.settings.throughput;
+  const { results } = ctx;
+  ctx.log(`throughput: ${tasks} no-op tasks (Celery ${celeryTasks}), concurrency ${concurrency}, one worker process`);
+  await forEachRun(ctx, async () => {
+    const c = await conveyorThroughput(ctx, { tasks, concurrency, processes: 1 });
+    results.add('throughput', SUBJECTS.conveyor, RATE, c.rate);
+    results.add('throughput', SUBJECTS.conveyor, RATE_WITH_STARTUP, c.withStartup);
+
+    const b = await bullmqThroughput(ctx, tasks, concurrency);
+    results.add('throughput', SUBJECTS.bullmq, RATE, b.rate);
+    results.add('throughput', SUBJECTS.bullmq, RATE_WITH_STARTUP, b.withStartup);
+
+    if (ctx.celeryRedis) {
+      const p = await celeryThroughput(ctx, celeryTasks);
+      results.add('throughput', SUBJECTS.celery, RATE, p.rate);
+      results.add('throughput', SUBJECTS.celery, RATE_WITH_STARTUP, p.withStartup);
+    }
+
+    const raw = await rawThroughput(ctx.amqp, ctx.settings.redisUrl, tasks, concurrency);
+    results.add('throughput', SUBJECTS.raw, RATE, raw.rate);
+  });
+}
