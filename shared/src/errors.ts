@@ -61,8 +61,6 @@ export const Errors = {
   // Control flow a handler asks for (tasks/control-errors.ts): not failures of the worker.
   RETRY_REQUESTED: createError('CNV_RETRY_REQUESTED', '%s'),
   PERMANENT_FAILURE: createError('CNV_PERMANENT_FAILURE', '%s'),
-  // State transitions refused by the store (mapped from negative Lua codes).
-  TASK_EXISTS: createError('CNV_TASK_EXISTS', 'Task %s already exists', 409),
 } as const;
 
 export type ErrorCode = ReturnType<(typeof Errors)[keyof typeof Errors]>['code'];

@@ -4,15 +4,14 @@
  * let in-flight submissions get their confirms, then close Redis and AMQP.
  */
 import { hostname } from 'node:os';
-import { createLogger, loadConfigOrExit } from '@conveyor/shared';
-import closeWithGrace from 'close-with-grace';
+import { createLogger, loadConfigOrExit, onShutdown } from '@conveyor/shared';
 import { buildApp } from './app.js';
 
 const config = loadConfigOrExit('api', process.env, hostname());
 const logger = createLogger(config);
 const app = buildApp({ config, logger });
 
-closeWithGrace({ delay: config.shutdownGraceMs, logger }, async ({ signal, err }) => {
+onShutdown({ delayMs: config.shutdownGraceMs, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'closing after an unexpected error');
   else logger.info({ signal }, 'shutting down');
   await app.close();

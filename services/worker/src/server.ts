@@ -3,9 +3,8 @@
  * environment and handles signals. SIGTERM or SIGINT stops consuming, lets
  * running tasks finish within SHUTDOWN_GRACE_MS, requeues the rest, exits.
  */
-import closeWithGrace from 'close-with-grace';
 import { hostname } from 'node:os';
-import { createLogger, createMetricsRegistry, loadConfigOrExit } from '@conveyor/shared';
+import { createLogger, createMetricsRegistry, loadConfigOrExit, onShutdown } from '@conveyor/shared';
 import { buildHealthApp } from './health-app.js';
 import { Worker } from './worker.js';
 
@@ -19,7 +18,7 @@ await app.listen({ host: config.host, port: config.port });
 logger.info({ queues: config.queues, concurrency: config.workerConcurrency, port: config.port }, 'worker started');
 
 // The grace covers the tasks' own grace plus a margin to close connections.
-closeWithGrace({ delay: config.shutdownGraceMs + 5000, logger }, async ({ signal, err }) => {
+onShutdown({ delayMs: config.shutdownGraceMs + 5000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'worker crashed');
   logger.info({ signal }, 'worker stopping');
   await app.close();

@@ -1,0 +1,38 @@
+/**
+ * Graceful shutdown of a role process, on close-with-grace: SIGTERM, SIGINT
+ * or an uncaught error runs `close` once, bounded by `delayMs`, then exits.
+ *
+ * SIGINT is debounced: Ctrl-C in a terminal reaches a role both directly
+ * (same process group) and forwarded by a supervisor such as `pnpm start`'s
+ * concurrently, milliseconds apart. close-with-grace treats any second signal
+ * as "exit now", which would cut the grace period short; here only a second
+ * Ctrl-C pressed later (after DOUBLE_PRESS_MS) does that.
+ */
+import closeWithGrace from 'close-with-grace';
+import type { Logger } from './logger.js';
+
+const DOUBLE_PRESS_MS = 500;
+
+export interface ShutdownOptions {
+  delayMs: number;
+  logger: Logger;
+}
+
+export function onShutdown(
+  { delayMs, logger }: ShutdownOptions,
+  close: (reason: { signal?: string; err?: Error }) => Promise<void>,
+): void {
+  const closer = closeWithGrace({ delay: delayMs, logger, skip: ['SIGINT'] }, close);
+  let firstInterrupt = 0;
+  process.on('SIGINT', () => {
+    const now = Date.now();
+    if (firstInterrupt === 0) {
+      firstInterrupt = now;
+      void closer.close();
+      return;
+    }
+    if (now - firstInterrupt < DOUBLE_PRESS_MS) return;
+    logger.error('second SIGINT, exiting now');
+    process.exit(1);
+  });
+}
