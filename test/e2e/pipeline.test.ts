@@ -3,46 +3,30 @@
  * Redis → poll. One api and one worker, built from dist, on this run's
  * RabbitMQ and Redis under a private prefix; a real SMTP server in-process.
  */
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeadLetterHeaders } from '@conveyor/shared';
 import { jsonLines, startRole, type RunningRole } from '../support/processes.js';
 import { connectAmqp, testEnv, useTestPrefix } from '../support/services.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp.js';
 import { waitFor } from '../support/wait.js';
 import { mapConcurrent, submit, waitForTerminal } from './http.js';
 
 const prefix = useTestPrefix();
-const mails: { subject: string; body: string }[] = [];
-const smtp = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ['STARTTLS'],
-  logger: false,
-  onData(stream, _session, callback) {
-    let raw = '';
-    stream.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    stream.on('end', () => {
-      mails.push({ subject: /^Subject: (.*)$/m.exec(raw)?.[1] ?? '', body: raw });
-      callback();
-    });
-  },
-});
-
+let smtp: SmtpSink;
 let api: RunningRole;
 let worker: RunningRole;
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const smtpPort = (smtp.server.address() as AddressInfo).port;
+  smtp = await startSmtpSink();
   api = await startRole('api', testEnv(prefix));
   worker = await startRole(
     'worker',
-    testEnv(prefix, { WORKER_CONCURRENCY: 16, LOG_LEVEL: 'debug', SMTP_URL: `smtp://127.0.0.1:${smtpPort}` }),
+    testEnv(prefix, { WORKER_CONCURRENCY: 16, LOG_LEVEL: 'debug', SMTP_URL: smtp.url }),
   );
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 describe('one task of every built-in type', () => {
@@ -66,7 +50,7 @@ describe('one task of every built-in type', () => {
       'SUCCESS',
       (t) => {
         expect(t.result).toMatchObject({ accepted: ['ada@example.com'] });
-        expect(mails.filter((m) => m.subject === 'Report ready')).toHaveLength(1);
+        expect(smtp.mails.filter((m) => m.subject === 'Report ready')).toHaveLength(1);
       },
     ],
     [

@@ -14,16 +14,12 @@ import { startRole } from '../support/processes.js';
 import { testEnv, useTestPrefix } from '../support/services.js';
 import { sleep } from '../support/wait.js';
 import { isReady, mapConcurrent, submit, waitAllTerminal, waitForReadiness } from './client.js';
-import { closeConnectionsNamed, rabbitRestartUnavailable, summary } from './infra.js';
+import { closeConnectionsNamed, skipUnlessRabbitControllable, summary } from './infra.js';
 
 const prefix = useTestPrefix();
 
 it('api and worker reconnect after the broker closes their connections, without a restart', async (context) => {
-  const unavailable = await rabbitRestartUnavailable();
-  if (unavailable !== undefined) {
-    console.warn(`[faults] skipping the connection close: ${unavailable}`);
-    context.skip();
-  }
+  await skipUnlessRabbitControllable(context, 'connection close');
   const api = await startRole('api', testEnv(prefix));
   const worker = await startRole('worker', testEnv(prefix, { WORKER_NAME: `${prefix}-w` }));
   const batch = async (n: number) => {

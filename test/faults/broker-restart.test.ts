@@ -26,7 +26,7 @@ import { startRole } from '../support/processes.js';
 import { connectRedis, testEnv, useTestPrefix } from '../support/services.js';
 import { sleep } from '../support/wait.js';
 import { isReady, mapConcurrent, tally, waitAllTerminal, waitForReadiness } from './client.js';
-import { ensureRabbitRunning, rabbitRestartUnavailable, startRabbit, stopRabbit, summary } from './infra.js';
+import { ensureRabbitRunning, skipUnlessRabbitControllable, startRabbit, stopRabbit, summary } from './infra.js';
 
 const prefix = useTestPrefix();
 const SUBMITS = 1000;
@@ -66,11 +66,7 @@ async function submitOnce(apiUrl: string, phase: Attempt['phase']): Promise<Atte
 }
 
 it('RabbitMQ stop_app/start_app during 1,000 submits: 202 or 503 only, every 202 task finishes, no restarts', async (context) => {
-  const unavailable = await rabbitRestartUnavailable();
-  if (unavailable !== undefined) {
-    console.warn(`[faults] skipping the RabbitMQ restart: ${unavailable}`);
-    context.skip();
-  }
+  await skipUnlessRabbitControllable(context, 'RabbitMQ restart');
   const api = await startRole('api', testEnv(prefix));
   const worker = await startRole('worker', testEnv(prefix, { WORKER_CONCURRENCY: 16, WORKER_NAME: `${prefix}-w` }));
   const attempts: Attempt[] = [];

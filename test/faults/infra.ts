@@ -1,7 +1,7 @@
 /**
  * Fault injection for the fault suite: stop and start the local RabbitMQ and
- * Redis, close chosen broker connections, count mails on an in-process SMTP
- * server, and print one JSON summary line per fault for the README.
+ * Redis, close chosen broker connections, skip a fault the machine cannot
+ * inject, and print one JSON summary line per fault for the README.
  *
  * Every command has a deadline, and every "stop" has a matching "make sure it
  * runs again" that a test calls in `finally`, so a failing test never leaves
@@ -9,11 +9,10 @@
  * touched: the restarts refuse any URL that is not the local default.
  */
 import { execFile } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
+import type { TestContext } from 'vitest';
 import { probeAmqp, probeRedis } from '../support/probes.js';
 import { serviceUrls } from '../support/services.js';
-import { waitFor } from '../support/wait.js';
+import { waitFor, type WaitOptions } from '../support/wait.js';
 
 /** Runs a command with a deadline; resolves with its stdout, rejects with its stderr. */
 export function run(command: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {
@@ -35,6 +34,41 @@ function isLocal(url: string, port: number): boolean {
   return ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname) && Number(parsed.port || port) === port;
 }
 
+/** Skips the running test, with a warning that says why, when `unavailable` names a reason; `what` names the fault. */
+function skipIf(context: TestContext, what: string, unavailable: string | undefined): void {
+  if (unavailable !== undefined) {
+    console.warn(`[faults] skipping the ${what}: ${unavailable}`);
+    context.skip();
+  }
+}
+
+/** Waits (bounded) until `probe` resolves, with `up`, or until it rejects, without. */
+async function waitForProbe(probe: () => Promise<void>, up: boolean, options: WaitOptions): Promise<void> {
+  await waitFor(
+    () =>
+      probe().then(
+        () => up,
+        () => !up,
+      ),
+    options,
+  );
+}
+
+/** For `finally`: runs `start` unless `probe` resolves. Never throws. */
+async function ensureRunning(service: string, probe: () => Promise<void>, start: () => Promise<void>): Promise<void> {
+  try {
+    await probe();
+    return;
+  } catch {
+    // not answering: start it
+  }
+  try {
+    await start();
+  } catch (error) {
+    console.error(`[faults] could not restart ${service}: ${(error as Error).message}`);
+  }
+}
+
 // ------------------------------------------------------------------ RabbitMQ
 
 /** Why the broker cannot be restarted here, or undefined when it can (a local node and rabbitmqctl). */
@@ -46,6 +80,11 @@ export async function rabbitRestartUnavailable(): Promise<string | undefined> {
   } catch (error) {
     return `rabbitmqctl cannot reach the local node: ${(error as Error).message.split('\n')[0]}`;
   }
+}
+
+/** Skips the running test (the `what` fault) unless `rabbitRestartUnavailable` says rabbitmqctl can be used here. */
+export async function skipUnlessRabbitControllable(context: TestContext, what: string): Promise<void> {
+  skipIf(context, what, await rabbitRestartUnavailable());
 }
 
 /** `rabbitmqctl stop_app`: the node stays up, the broker application (and every connection) stops. */
@@ -60,29 +99,16 @@ export async function startRabbit(): Promise<void> {
 }
 
 export async function waitForAmqp(timeoutMs = 60_000): Promise<void> {
-  await waitFor(
-    () =>
-      probeAmqp(serviceUrls().amqpUrl, 2000).then(
-        () => true,
-        () => false,
-      ),
-    { timeoutMs, intervalMs: 250, message: 'RabbitMQ to accept AMQP connections' },
-  );
+  await waitForProbe(() => probeAmqp(serviceUrls().amqpUrl, 2000), true, {
+    timeoutMs,
+    intervalMs: 250,
+    message: 'RabbitMQ to accept AMQP connections',
+  });
 }
 
 /** For `finally`: starts the broker application if it does not answer. Never throws. */
 export async function ensureRabbitRunning(): Promise<void> {
-  try {
-    await probeAmqp(serviceUrls().amqpUrl, 3000);
-    return;
-  } catch {
-    // not answering: start it
-  }
-  try {
-    await startRabbit();
-  } catch (error) {
-    console.error(`[faults] could not restart RabbitMQ: ${(error as Error).message}`);
-  }
+  await ensureRunning('RabbitMQ', () => probeAmqp(serviceUrls().amqpUrl, 3000), startRabbit);
 }
 
 /**
@@ -135,88 +161,35 @@ export async function redisRestartUnavailable(): Promise<string | undefined> {
   }
 }
 
+/** Skips the running test (the `what` fault) unless `redisRestartUnavailable` says Redis can be restarted here. */
+export async function skipUnlessRedisRestartable(context: TestContext, what: string): Promise<void> {
+  skipIf(context, what, await redisRestartUnavailable());
+}
+
 /** `redis-cli shutdown nosave`: the dataset is gone; resolves once nothing answers. */
 export async function stopRedis(): Promise<void> {
   // The connection drops as the server exits, so redis-cli may report an error: ignore it.
   await run('redis-cli', ['-h', '127.0.0.1', '-p', String(LOCAL_REDIS_PORT), 'shutdown', 'nosave'], 15_000).catch(
     () => undefined,
   );
-  await waitFor(
-    () =>
-      probeRedis(serviceUrls().redisUrl, 500).then(
-        () => false,
-        () => true,
-      ),
-    { timeoutMs: 15_000, intervalMs: 100, message: 'Redis to stop' },
-  );
+  await waitForProbe(() => probeRedis(serviceUrls().redisUrl, 500), false, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    message: 'Redis to stop',
+  });
 }
 
 /** Starts Redis as prepare.sh does and waits for PING. */
 export async function startRedis(): Promise<void> {
   await run('redis-server', REDIS_START_ARGS, 15_000);
-  await waitFor(
-    () =>
-      probeRedis(serviceUrls().redisUrl, 1000).then(
-        () => true,
-        () => false,
-      ),
-    { timeoutMs: 15_000, intervalMs: 100, message: 'Redis to answer PING' },
-  );
+  await waitForProbe(() => probeRedis(serviceUrls().redisUrl, 1000), true, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    message: 'Redis to answer PING',
+  });
 }
 
 /** For `finally`: starts Redis if it does not answer. Never throws. */
 export async function ensureRedisRunning(): Promise<void> {
-  try {
-    await probeRedis(serviceUrls().redisUrl, 2000);
-    return;
-  } catch {
-    // not answering: start it
-  }
-  try {
-    await startRedis();
-  } catch (error) {
-    console.error(`[faults] could not restart Redis: ${(error as Error).message}`);
-  }
-}
-
-// ---------------------------------------------------------------------- SMTP
-
-/**
- * An SMTP server that counts mails by their X-Conveyor-Task-Id header. A mail
- * counts once the server has taken the whole message and is about to answer
- * 250, which is when a real server takes responsibility for it.
- */
-export class MailCounter {
-  readonly byTask = new Map<string, number>();
-  readonly #server: SMTPServer;
-
-  /** `delayMs`: how long the server takes per message before it answers, to widen the in-flight window. */
-  constructor(delayMs = 0) {
-    this.#server = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData: (stream, _session, callback) => {
-        let raw = '';
-        stream.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-        stream.on('end', () => {
-          setTimeout(() => {
-            const id = /^X-Conveyor-Task-Id: *(\S+)/im.exec(raw)?.[1];
-            if (id !== undefined) this.byTask.set(id, (this.byTask.get(id) ?? 0) + 1);
-            callback();
-          }, delayMs);
-        });
-      },
-    });
-    this.#server.on('error', () => undefined); // a client killed mid-session is expected here
-  }
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return `smtp://127.0.0.1:${(this.#server.server.address() as AddressInfo).port}`;
-  }
-
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
+  await ensureRunning('Redis', () => probeRedis(serviceUrls().redisUrl, 2000), startRedis);
 }

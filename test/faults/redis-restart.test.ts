@@ -34,7 +34,7 @@ import { startRole } from '../support/processes.js';
 import { connectAmqp, testEnv, useTestPrefix } from '../support/services.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { getTask, isReady, mapConcurrent, submit, waitAllTerminal, waitForReadiness } from './client.js';
-import { ensureRedisRunning, redisRestartUnavailable, run, startRedis, stopRedis, summary } from './infra.js';
+import { ensureRedisRunning, run, skipUnlessRedisRestartable, startRedis, stopRedis, summary } from './infra.js';
 
 const prefix = useTestPrefix();
 const QUEUED = 40;
@@ -50,11 +50,7 @@ async function queueCounts(queue: string): Promise<{ ready: number; unacked: num
 }
 
 it('Redis restart mid-run: nothing acked before its outcome is written, queued tasks all finish, roles recover', async (context) => {
-  const unavailable = await redisRestartUnavailable();
-  if (unavailable !== undefined) {
-    console.warn(`[faults] skipping the Redis restart: ${unavailable}`);
-    context.skip();
-  }
+  await skipUnlessRedisRestartable(context, 'Redis restart');
   const api = await startRole('api', testEnv(prefix));
   const worker = await startRole('worker', testEnv(prefix, { WORKER_CONCURRENCY: 2, WORKER_NAME: `${prefix}-w` }));
   const queue = `${prefix}.default`;

@@ -1,12 +1,14 @@
 /**
  * Small helpers for the api's integration tests: a config with a unique
- * prefix, a plain AMQP connection to look at queues, and a teardown that
- * deletes exactly what the test's prefix created (topology and Redis keys).
+ * prefix, a plain AMQP connection to look at queues, a teardown that
+ * deletes exactly what the test's prefix created (topology and Redis keys),
+ * and `useApiApp`, which wires all of it into a file's hooks.
  */
 import { randomBytes } from 'node:crypto';
 import { buildTopology, deleteTopology, loadConfig, redisKeys, type Config } from '@conveyor/shared';
 import amqp, { type ChannelModel } from 'amqplib';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { buildApp, type ApiApp } from '../src/app.js';
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@localhost:5672';
@@ -90,4 +92,48 @@ export async function readyApp(config: Config): Promise<ApiApp> {
     if (Date.now() > deadline) throw new Error(`api not ready: ${response.body}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** What `useApiApp` sets up; `app` and `inspect` are there from `beforeAll` on. */
+export interface ApiTestbed {
+  readonly config: Config;
+  readonly app: ApiApp;
+  readonly inspect: Inspector;
+}
+
+/**
+ * An app and an Inspector under a fresh test prefix (`env` as for
+ * `testConfig`) for the current file or `describe`: opened in `beforeAll`
+ * (the app by `start`, `readyApp` unless told otherwise), closed and cleaned
+ * up in `afterAll`.
+ */
+export function useApiApp(
+  env: Record<string, string> = {},
+  start: (config: Config) => Promise<ApiApp> = readyApp,
+): ApiTestbed {
+  const config = testConfig(env);
+  let app: ApiApp | undefined;
+  let inspect: Inspector | undefined;
+
+  beforeAll(async () => {
+    inspect = await Inspector.open(config);
+    app = await start(config);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await inspect?.cleanup();
+  });
+
+  return {
+    config,
+    get app() {
+      if (app === undefined) throw new Error('useApiApp: the app is there only from beforeAll on');
+      return app;
+    },
+    get inspect() {
+      if (inspect === undefined) throw new Error('useApiApp: the inspector is there only from beforeAll on');
+      return inspect;
+    },
+  };
 }

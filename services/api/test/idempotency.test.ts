@@ -5,39 +5,37 @@
  * request that died mid-way resolved once they are stale.
  */
 import { randomUUID } from 'node:crypto';
-import { STALE_CLAIM_MS, submissionHash } from '@conveyor/shared';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiApp } from '../src/app.js';
-import { Inspector, readyApp, testConfig } from './helpers.js';
+import { STALE_CLAIM_MS, submissionHash, type Submission } from '@conveyor/shared';
+import { describe, expect, it } from 'vitest';
+import { useApiApp } from './helpers.js';
 
-const config = testConfig();
-let app: ApiApp;
-let inspect: Inspector;
-
-beforeAll(async () => {
-  inspect = await Inspector.open(config);
-  app = await readyApp(config);
-});
-
-afterAll(async () => {
-  await app?.close();
-  await inspect?.cleanup();
-});
+const api = useApiApp();
 
 const post = (key: string | undefined, payload: object) =>
-  app.inject({
+  api.app.inject({
     method: 'POST',
     url: '/api/tasks',
     headers: key === undefined ? {} : { 'idempotency-key': key },
     payload,
   });
 
-const keyOf = (key: string) => `${config.prefix}:idempotency:${key}`;
+const keyOf = (key: string) => `${api.config.prefix}:idempotency:${key}`;
+
+/** Claims `key` for `body` and task `id` as a request did STALE_CLAIM_MS + 1 s ago (its TTL ran down by that much). */
+async function claimStale(key: string, body: Submission, id: string): Promise<void> {
+  const ageMs = STALE_CLAIM_MS + 1000;
+  await api.inspect.redis.set(
+    keyOf(key),
+    `${submissionHash(body)} ${id}`,
+    'PX',
+    api.config.resultTtlSeconds * 1000 - ageMs,
+  );
+}
 
 describe('Idempotency-Key', () => {
   it('answers a repeated request with the same task, marked replayed, and queues one message', async () => {
     const key = `order-${randomUUID()}`;
-    const before = await inspect.messageCount('default');
+    const before = await api.inspect.messageCount('default');
     const body = { type: 'greet', kwargs: { name: 'Ada' } };
     const first = await post(key, body);
     expect(first.statusCode).toBe(202);
@@ -47,20 +45,20 @@ describe('Idempotency-Key', () => {
     expect(second.headers['idempotent-replayed']).toBe('true');
     expect(second.json()).toEqual(first.json());
     expect(second.headers.location).toBe(first.headers.location);
-    expect(await inspect.messageCount('default')).toBe(before + 1);
+    expect(await api.inspect.messageCount('default')).toBe(before + 1);
 
-    const stored = await inspect.redis.get(keyOf(key));
+    const stored = await api.inspect.redis.get(keyOf(key));
     expect(stored?.startsWith(`${submissionHash(body)} ${first.json<{ id: string }>().id} {`)).toBe(true);
-    const ttl = await inspect.redis.ttl(keyOf(key));
-    expect(ttl).toBeGreaterThan(config.resultTtlSeconds - 60);
-    expect(ttl).toBeLessThanOrEqual(config.resultTtlSeconds);
+    const ttl = await api.inspect.redis.ttl(keyOf(key));
+    expect(ttl).toBeGreaterThan(api.config.resultTtlSeconds - 60);
+    expect(ttl).toBeLessThanOrEqual(api.config.resultTtlSeconds);
   });
 
   it('replays even after the task has finished, with the original 202 body', async () => {
     const key = randomUUID();
     const first = await post(key, { type: 'noop' });
     const id = first.json().id as string;
-    await app.taskStore.transition(id, 'SUCCESS', 1, { result: 'null', finished: Date.now() });
+    await api.app.taskStore.transition(id, 'SUCCESS', 1, { result: 'null', finished: Date.now() });
     const again = await post(key, { type: 'noop' });
     expect(again.statusCode).toBe(202);
     expect(again.json()).toEqual(first.json());
@@ -68,13 +66,13 @@ describe('Idempotency-Key', () => {
 
   it('treats bodies that differ only in key order or spacing as the same request', async () => {
     const key = randomUUID();
-    const first = await app.inject({
+    const first = await api.app.inject({
       method: 'POST',
       url: '/api/tasks',
       headers: { 'idempotency-key': key, 'content-type': 'application/json' },
       payload: '{"type":"sleep","kwargs":{"duration":0.5},"priority":3}',
     });
-    const second = await app.inject({
+    const second = await api.app.inject({
       method: 'POST',
       url: '/api/tasks',
       headers: { 'idempotency-key': key, 'content-type': 'application/json' },
@@ -87,7 +85,7 @@ describe('Idempotency-Key', () => {
   it('answers 409 CNV_IDEMPOTENCY_CONFLICT for the same key with a different body, queuing nothing', async () => {
     const key = randomUUID();
     const first = await post(key, { type: 'greet', kwargs: { name: 'Ada' } });
-    const before = await inspect.messageCount('default');
+    const before = await api.inspect.messageCount('default');
     const conflict = await post(key, { type: 'greet', kwargs: { name: 'Grace' } });
     expect(conflict.statusCode).toBe(409);
     expect(conflict.json()).toMatchObject({
@@ -95,7 +93,7 @@ describe('Idempotency-Key', () => {
       code: 'CNV_IDEMPOTENCY_CONFLICT',
       message: expect.stringContaining(first.json().id),
     });
-    expect(await inspect.messageCount('default')).toBe(before);
+    expect(await api.inspect.messageCount('default')).toBe(before);
   });
 
   it('keeps keys apart: different keys get different tasks; no key always a new task', async () => {
@@ -110,14 +108,14 @@ describe('Idempotency-Key', () => {
 
   it('gives 30 concurrent identical requests one task: one submits, the others wait and replay', async () => {
     const key = randomUUID();
-    const before = await inspect.messageCount('default');
+    const before = await api.inspect.messageCount('default');
     const responses = await Promise.all(
       Array.from({ length: 30 }, () => post(key, { type: 'reverse', kwargs: { text: 'once' } })),
     );
     expect(responses.map((r) => r.statusCode)).toEqual(Array(30).fill(202));
     expect(new Set(responses.map((r) => r.json().id)).size).toBe(1);
     expect(responses.filter((r) => r.headers['idempotent-replayed'] === 'true')).toHaveLength(29);
-    expect(await inspect.messageCount('default')).toBe(before + 1);
+    expect(await api.inspect.messageCount('default')).toBe(before + 1);
   });
 
   it('waits for a claim in progress and replays its result once it is done', async () => {
@@ -125,11 +123,11 @@ describe('Idempotency-Key', () => {
     const body = { type: 'noop' };
     const id = randomUUID();
     const claim = `${submissionHash(body)} ${id}`;
-    await inspect.redis.set(keyOf(key), claim, 'EX', config.resultTtlSeconds);
+    await api.inspect.redis.set(keyOf(key), claim, 'EX', api.config.resultTtlSeconds);
     const pending = post(key, body);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const accepted = { id, type: 'noop', queue: 'default', state: 'PENDING', eta: null, expires: null };
-    await inspect.redis.set(keyOf(key), `${claim} ${JSON.stringify(accepted)}`, 'KEEPTTL');
+    await api.inspect.redis.set(keyOf(key), `${claim} ${JSON.stringify(accepted)}`, 'KEEPTTL');
     const response = await pending;
     expect(response.statusCode).toBe(202);
     expect(response.headers['idempotent-replayed']).toBe('true');
@@ -140,21 +138,15 @@ describe('Idempotency-Key', () => {
     const key = randomUUID();
     const body = { type: 'noop' };
     const deadId = randomUUID();
-    // A claim made STALE_CLAIM_MS + 1 s ago (its TTL ran down by that much) whose request died.
-    const ageMs = STALE_CLAIM_MS + 1000;
-    await inspect.redis.set(
-      keyOf(key),
-      `${submissionHash(body)} ${deadId}`,
-      'PX',
-      config.resultTtlSeconds * 1000 - ageMs,
-    );
+    // A stale claim whose request died.
+    await claimStale(key, body, deadId);
     const response = await post(key, body);
     expect(response.statusCode).toBe(202);
     expect(response.headers['idempotent-replayed']).toBeUndefined();
     const { id } = response.json<{ id: string }>();
     expect(id).not.toBe(deadId);
-    expect(await inspect.redis.get(keyOf(key))).toMatch(new RegExp(`^\\w+ ${id} \\{`));
-    expect(await inspect.redis.ttl(keyOf(key))).toBeGreaterThan(config.resultTtlSeconds - 60);
+    expect(await api.inspect.redis.get(keyOf(key))).toMatch(new RegExp(`^\\w+ ${id} \\{`));
+    expect(await api.inspect.redis.ttl(keyOf(key))).toBeGreaterThan(api.config.resultTtlSeconds - 60);
   });
 
   it('answers a stale claim whose task exists with that task', async () => {
@@ -163,8 +155,7 @@ describe('Idempotency-Key', () => {
     // The claimant wrote the record and published, then died before marking the key done.
     const orphan = await post(undefined, body);
     const id = orphan.json().id as string;
-    const ageMs = STALE_CLAIM_MS + 1000;
-    await inspect.redis.set(keyOf(key), `${submissionHash(body)} ${id}`, 'PX', config.resultTtlSeconds * 1000 - ageMs);
+    await claimStale(key, body, id);
     const response = await post(key, body);
     expect(response.statusCode).toBe(202);
     expect(response.headers['idempotent-replayed']).toBe('true');
@@ -173,7 +164,7 @@ describe('Idempotency-Key', () => {
 
   it('frees the key when the submission fails, so the retry succeeds with a new task', async () => {
     const key = randomUUID();
-    const publisher = app.publisher;
+    const publisher = api.app.publisher;
     const original = publisher.publish.bind(publisher);
     publisher.publish = () => Promise.reject(new Error('broker refused'));
     let failed;
@@ -184,7 +175,7 @@ describe('Idempotency-Key', () => {
     }
     expect(failed.statusCode).toBe(503);
     expect(failed.json().code).toBe('CNV_BROKER_UNAVAILABLE');
-    expect(await inspect.redis.exists(keyOf(key))).toBe(0);
+    expect(await api.inspect.redis.exists(keyOf(key))).toBe(0);
     const retried = await post(key, { type: 'noop' });
     expect(retried.statusCode).toBe(202);
     expect(retried.headers['idempotent-replayed']).toBeUndefined();
@@ -195,7 +186,7 @@ describe('Idempotency-Key', () => {
     const bad = await post(key, { type: 'sleep', kwargs: {} });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().code).toBe('CNV_INVALID_KWARGS');
-    expect(await inspect.redis.exists(keyOf(key))).toBe(0);
+    expect(await api.inspect.redis.exists(keyOf(key))).toBe(0);
     expect((await post(key, { type: 'sleep', kwargs: { duration: 1 } })).statusCode).toBe(202);
   });
 
@@ -216,7 +207,7 @@ describe('Idempotency-Key', () => {
   });
 
   it('counts replays in /metrics', async () => {
-    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
     const replays = Number(/^conveyor_api_idempotent_replays_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1]);
     expect(replays).toBeGreaterThanOrEqual(33);
   });

@@ -3,24 +3,11 @@
  * fault, and none of them queues a message or writes a Redis key.
  */
 import type { InjectOptions } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiApp } from '../src/app.js';
-import { Inspector, readyApp, testConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useApiApp } from './helpers.js';
 
 const MAX_BODY_BYTES = 4096;
-const config = testConfig({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
-let app: ApiApp;
-let inspect: Inspector;
-
-beforeAll(async () => {
-  inspect = await Inspector.open(config);
-  app = await readyApp(config);
-});
-
-afterAll(async () => {
-  await app?.close();
-  await inspect?.cleanup();
-});
+const api = useApiApp({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
 
 interface Case {
   name: string;
@@ -288,22 +275,22 @@ const cases: Case[] = [
 
 describe('malformed requests', () => {
   it.each(cases)('$name → $status $code', async ({ request, status, code, field }) => {
-    const queued = await inspect.messageCount('default');
-    const keys = await inspect.keys();
+    const queued = await api.inspect.messageCount('default');
+    const keys = await api.inspect.keys();
 
-    const response = await app.inject(request);
+    const response = await api.app.inject(request);
 
     expect(response.statusCode).toBe(status);
     const body = response.json();
     expect(body).toMatchObject({ statusCode: status, code, error: expect.any(String), message: expect.any(String) });
     if (field === undefined) expect(body).not.toHaveProperty('field');
     else expect(body.field).toBe(field);
-    expect(await inspect.messageCount('default')).toBe(queued);
-    expect(await inspect.keys()).toEqual(keys);
+    expect(await api.inspect.messageCount('default')).toBe(queued);
+    expect(await api.inspect.keys()).toEqual(keys);
   });
 
   it('left nothing behind at all', async () => {
-    expect(await inspect.messageCount('default')).toBe(0);
-    expect(await inspect.keys()).toEqual([]);
+    expect(await api.inspect.messageCount('default')).toBe(0);
+    expect(await api.inspect.keys()).toEqual([]);
   });
 });

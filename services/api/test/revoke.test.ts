@@ -5,32 +5,19 @@
  * workers' control channel, and a revoke that races a new attempt retries.
  */
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiApp } from '../src/app.js';
-import { Inspector, readyApp, REDIS_URL, testConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { REDIS_URL, useApiApp } from './helpers.js';
 
-const config = testConfig();
-let app: ApiApp;
-let inspect: Inspector;
-
-beforeAll(async () => {
-  inspect = await Inspector.open(config);
-  app = await readyApp(config);
-});
-
-afterAll(async () => {
-  await app?.close();
-  await inspect?.cleanup();
-});
+const api = useApiApp();
 
 async function submitted(): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/tasks', payload: { type: 'noop' } });
+  const response = await api.app.inject({ method: 'POST', url: '/api/tasks', payload: { type: 'noop' } });
   expect(response.statusCode).toBe(202);
   return response.json<{ id: string }>().id;
 }
 
 const revoke = (id: string, payload?: object) =>
-  app.inject({ method: 'POST', url: `/api/tasks/${id}/revoke`, ...(payload === undefined ? {} : { payload }) });
+  api.app.inject({ method: 'POST', url: `/api/tasks/${id}/revoke`, ...(payload === undefined ? {} : { payload }) });
 
 describe('POST /api/tasks/:id/revoke', () => {
   it('revokes a queued task: 200 with the REVOKED record', async () => {
@@ -49,11 +36,11 @@ describe('POST /api/tasks/:id/revoke', () => {
     });
     expect(Date.parse(body.finished)).toBeGreaterThan(Date.now() - 10_000);
     // Indexes moved with it, and the record now expires like any finished task.
-    expect(await inspect.redis.zscore(`${config.prefix}:state:PENDING`, id)).toBeNull();
-    expect(await inspect.redis.zscore(`${config.prefix}:state:REVOKED`, id)).not.toBeNull();
-    expect(await inspect.redis.ttl(`${config.prefix}:task:${id}`)).toBeGreaterThan(0);
+    expect(await api.inspect.redis.zscore(`${api.config.prefix}:state:PENDING`, id)).toBeNull();
+    expect(await api.inspect.redis.zscore(`${api.config.prefix}:state:REVOKED`, id)).not.toBeNull();
+    expect(await api.inspect.redis.ttl(`${api.config.prefix}:task:${id}`)).toBeGreaterThan(0);
     // The message stays queued: a worker that receives it acks it without running it.
-    expect(await inspect.messageCount('default')).toBeGreaterThan(0);
+    expect(await api.inspect.messageCount('default')).toBeGreaterThan(0);
   });
 
   it('takes an empty object and an explicit terminate: false alike', async () => {
@@ -71,11 +58,11 @@ describe('POST /api/tasks/:id/revoke', () => {
 
   it('revokes a running task at its current attempt and publishes terminate on the control channel', async () => {
     const id = await submitted();
-    await app.taskStore.transition(id, 'STARTED', 2, { started: Date.now(), worker: 'w1' });
+    await api.app.taskStore.transition(id, 'STARTED', 2, { started: Date.now(), worker: 'w1' });
     const subscriber = new Redis(REDIS_URL);
     const messages: string[] = [];
     subscriber.on('message', (_channel: string, message: string) => messages.push(message));
-    await subscriber.subscribe(`${config.prefix}:control`);
+    await subscriber.subscribe(`${api.config.prefix}:control`);
     try {
       const response = await revoke(id, { terminate: true });
       expect(response.statusCode).toBe(200);
@@ -92,7 +79,7 @@ describe('POST /api/tasks/:id/revoke', () => {
   it('answers 409 CNV_TASK_FINISHED with the state for a task that already succeeded or failed', async () => {
     for (const state of ['SUCCESS', 'FAILURE'] as const) {
       const id = await submitted();
-      await app.taskStore.transition(id, state, 1, { finished: Date.now() });
+      await api.app.taskStore.transition(id, state, 1, { finished: Date.now() });
       const response = await revoke(id, { terminate: true });
       expect(response.statusCode).toBe(409);
       expect(response.json()).toEqual({
@@ -102,14 +89,14 @@ describe('POST /api/tasks/:id/revoke', () => {
         message: `Task ${id} already finished: ${state}`,
         state,
       });
-      expect((await app.inject({ method: 'GET', url: `/api/tasks/${id}` })).json().state).toBe(state);
+      expect((await api.app.inject({ method: 'GET', url: `/api/tasks/${id}` })).json().state).toBe(state);
     }
   });
 
   it('reads again when a new attempt starts between its read and its write', async () => {
     const id = await submitted();
-    await app.taskStore.transition(id, 'RETRY', 1, { error: 'boom' });
-    const store = app.taskStore;
+    await api.app.taskStore.transition(id, 'RETRY', 1, { error: 'boom' });
+    const store = api.app.taskStore;
     const original = store.transition.bind(store);
     let raced = false;
     store.transition = async (...args: Parameters<typeof original>) => {
@@ -147,6 +134,6 @@ describe('POST /api/tasks/:id/revoke', () => {
     const extra = await revoke(id, { force: true });
     expect(extra.statusCode).toBe(400);
     expect(extra.json()).toMatchObject({ code: 'CNV_INVALID_SUBMISSION', field: 'force' });
-    expect((await app.inject({ method: 'GET', url: `/api/tasks/${id}` })).json().state).toBe('PENDING');
+    expect((await api.app.inject({ method: 'GET', url: `/api/tasks/${id}` })).json().state).toBe('PENDING');
   });
 });

@@ -5,30 +5,17 @@
  */
 import { decodeTask, TASK_ID_PATTERN } from '@conveyor/shared';
 import amqp from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiApp } from '../src/app.js';
-import { AMQP_URL, Inspector, readyApp, testConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { AMQP_URL, useApiApp } from './helpers.js';
 
-const config = testConfig({ TASK_QUEUES: 'default,reports' });
-let app: ApiApp;
-let inspect: Inspector;
-
-beforeAll(async () => {
-  inspect = await Inspector.open(config);
-  app = await readyApp(config);
-});
-
-afterAll(async () => {
-  await app?.close();
-  await inspect?.cleanup();
-});
+const api = useApiApp({ TASK_QUEUES: 'default,reports' });
 
 describe('POST /api/tasks', () => {
   let id: string;
 
   it('answers 202 with Location, records PENDING and queues exactly one message', async () => {
-    const before = await inspect.messageCount('default');
-    const response = await app.inject({
+    const before = await api.inspect.messageCount('default');
+    const response = await api.app.inject({
       method: 'POST',
       url: '/api/tasks',
       payload: { type: 'sleep', kwargs: { duration: 1 } },
@@ -48,7 +35,7 @@ describe('POST /api/tasks', () => {
       links: { self: `/api/tasks/${id}` },
     });
 
-    const hash = await inspect.redis.hgetall(`${config.prefix}:task:${id}`);
+    const hash = await api.inspect.redis.hgetall(`${api.config.prefix}:task:${id}`);
     expect(hash).toMatchObject({
       state: 'PENDING',
       type: 'sleep',
@@ -57,19 +44,19 @@ describe('POST /api/tasks', () => {
       args: '[]',
     });
     expect(Number(hash.created)).toBeGreaterThan(Date.now() - 60_000);
-    expect(await inspect.messageCount('default')).toBe(before + 1);
+    expect(await api.inspect.messageCount('default')).toBe(before + 1);
   });
 
   it('publishes a Celery v2 message with the type, kwargs, time limit and origin', async () => {
     const model = await amqp.connect(AMQP_URL);
     const channel = await model.createChannel();
-    const response = await app.inject({
+    const response = await api.app.inject({
       method: 'POST',
       url: '/api/tasks',
       payload: { type: 'compute', kwargs: { operation: 'factorial', input: 10 }, queue: 'reports', priority: 7 },
     });
     expect(response.statusCode).toBe(202);
-    const message = await channel.get(inspect.topology.queueName('reports'), { noAck: true });
+    const message = await channel.get(api.inspect.topology.queueName('reports'), { noAck: true });
     await model.close();
     expect(message).not.toBe(false);
     if (message === false) return;
@@ -88,8 +75,8 @@ describe('POST /api/tasks', () => {
   });
 
   it('sends a countdown through the delay tiers, not straight to the queue', async () => {
-    const before = await inspect.messageCount('default');
-    const response = await app.inject({
+    const before = await api.inspect.messageCount('default');
+    const response = await api.app.inject({
       method: 'POST',
       url: '/api/tasks',
       payload: { type: 'noop', countdown: 3600, expires: 7200 },
@@ -99,31 +86,31 @@ describe('POST /api/tasks', () => {
     const eta = Date.parse(body.eta);
     expect(eta).toBeGreaterThan(Date.now() + 3590_000);
     expect(Date.parse(body.expires) - eta).toBeGreaterThan(3590_000);
-    expect(await inspect.messageCount('default')).toBe(before);
+    expect(await api.inspect.messageCount('default')).toBe(before);
     const tiers = await Promise.all(
-      inspect.topology.delayTiers.map((ms) => inspect.messageCount(`${config.prefix}.delay.${ms}`, true)),
+      api.inspect.topology.delayTiers.map((ms) => api.inspect.messageCount(`${api.config.prefix}.delay.${ms}`, true)),
     );
     expect(tiers.reduce((a, b) => a + b, 0)).toBe(1);
-    const hash = await inspect.redis.hgetall(`${config.prefix}:task:${body.id}`);
+    const hash = await api.inspect.redis.hgetall(`${api.config.prefix}:task:${body.id}`);
     expect(hash.eta).toBe(body.eta);
     expect(hash.expires).toBe(body.expires);
   });
 
   it('keeps concurrent submissions apart (one channel, pipelined confirms)', async () => {
-    const before = await inspect.messageCount('default');
+    const before = await api.inspect.messageCount('default');
     const responses = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        app.inject({ method: 'POST', url: '/api/tasks', payload: { type: 'greet', kwargs: { name: `n${i}` } } }),
+        api.app.inject({ method: 'POST', url: '/api/tasks', payload: { type: 'greet', kwargs: { name: `n${i}` } } }),
       ),
     );
     expect(responses.map((r) => r.statusCode)).toEqual(Array(50).fill(202));
     expect(new Set(responses.map((r) => r.json().id)).size).toBe(50);
-    expect(await inspect.messageCount('default')).toBe(before + 50);
+    expect(await api.inspect.messageCount('default')).toBe(before + 50);
   });
 
   describe('GET /api/tasks/:id', () => {
     it('returns the record', async () => {
-      const response = await app.inject({ method: 'GET', url: `/api/tasks/${id}` });
+      const response = await api.app.inject({ method: 'GET', url: `/api/tasks/${id}` });
       expect(response.statusCode).toBe(200);
       expect(response.json()).toMatchObject({
         id,
@@ -146,19 +133,23 @@ describe('POST /api/tasks', () => {
 
     it('long-polls until the wait runs out while the task is not finished', async () => {
       const started = Date.now();
-      const response = await app.inject({ method: 'GET', url: `/api/tasks/${id}?wait=0.3` });
+      const response = await api.app.inject({ method: 'GET', url: `/api/tasks/${id}?wait=0.3` });
       expect(response.statusCode).toBe(200);
       expect(response.json().state).toBe('PENDING');
       expect(Date.now() - started).toBeGreaterThanOrEqual(280);
     });
 
     it('long-polls until the task finishes', async () => {
-      const created = await app.inject({ method: 'POST', url: '/api/tasks', payload: { type: 'noop' } });
+      const created = await api.app.inject({ method: 'POST', url: '/api/tasks', payload: { type: 'noop' } });
       const taskId = created.json().id as string;
       const started = Date.now();
-      const pending = app.inject({ method: 'GET', url: `/api/tasks/${taskId}?wait=10` });
+      const pending = api.app.inject({ method: 'GET', url: `/api/tasks/${taskId}?wait=10` });
       await new Promise((resolve) => setTimeout(resolve, 200));
-      await app.taskStore.transition(taskId, 'SUCCESS', 1, { result: 'null', finished: Date.now(), runtime: 0.001 });
+      await api.app.taskStore.transition(taskId, 'SUCCESS', 1, {
+        result: 'null',
+        finished: Date.now(),
+        runtime: 0.001,
+      });
       const response = await pending;
       expect(response.statusCode).toBe(200);
       expect(response.json()).toMatchObject({
@@ -175,7 +166,7 @@ describe('POST /api/tasks', () => {
 
 describe('GET /api/task-types', () => {
   it('lists every type with its kwargs schema, queue, retry policy and time limit', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/task-types' });
+    const response = await api.app.inject({ method: 'GET', url: '/api/task-types' });
     expect(response.statusCode).toBe(200);
     const { types } = response.json<{ types: { name: string }[] }>();
     expect(types.map((t) => t.name)).toEqual(expect.arrayContaining(['noop', 'sleep', 'compute', 'email.send']));
@@ -192,19 +183,19 @@ describe('GET /api/task-types', () => {
 
 describe('probes', () => {
   it('GET /health is ok', async () => {
-    const response = await app.inject({ method: 'GET', url: '/health' });
+    const response = await api.app.inject({ method: 'GET', url: '/health' });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ status: 'ok' });
   });
 
   it('GET /ready reports broker and Redis', async () => {
-    const response = await app.inject({ method: 'GET', url: '/ready' });
+    const response = await api.app.inject({ method: 'GET', url: '/ready' });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ status: 'ready', broker: true, redis: true });
   });
 
   it('GET /metrics serves Prometheus text with the submit counter and latency histogram', async () => {
-    const response = await app.inject({ method: 'GET', url: '/metrics' });
+    const response = await api.app.inject({ method: 'GET', url: '/metrics' });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/plain/);
     // Label order is prom-client's business: match the sample, not its spelling.
@@ -217,7 +208,7 @@ describe('probes', () => {
   });
 
   it('answers unknown routes with CNV_ROUTE_NOT_FOUND', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/nothing?x=1' });
+    const response = await api.app.inject({ method: 'GET', url: '/api/nothing?x=1' });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toEqual({
       statusCode: 404,

@@ -7,6 +7,7 @@
  */
 import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
+import { coalesceWrites } from './coalesce-writes.js';
 
 export interface BrokerConnectionOptions {
   url: string;
@@ -39,6 +40,7 @@ export class BrokerConnection {
         maxRetries: Infinity,
         waitForConnect: false,
         setup: async (raw: ChannelModel) => {
+          if (!coalesceWrites(raw)) logger.warn('amqplib internals changed: frames are written one by one');
           await options.setup(raw);
           status.connected = true;
           logger.info('broker connected');

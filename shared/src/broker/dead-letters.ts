@@ -35,7 +35,7 @@ import type { Channel, ConfirmChannel, GetMessage, Message, Options } from 'amqp
 import { Errors } from '../errors.js';
 import { TASK_ID_PATTERN, type TaskProperties } from '../protocol/celery-v2.js';
 import { LAST_ERROR_HEADER } from '../tasks/retry-policy.js';
-import { DeadLetterHeaders } from './task-publisher.js';
+import { DeadLetterHeaders, publishConfirmed } from './task-publisher.js';
 import { DELAY_HEADER, type Topology } from './topology.js';
 
 /** The old task id of a message requeued from the dead-letter queue under a new one. */
@@ -290,24 +290,6 @@ function requeuePlan(message: Message, topology: Topology): RequeuePlan {
   else if (properties.correlationId !== undefined) options.correlationId = properties.correlationId;
   if (properties.priority !== undefined) options.priority = properties.priority;
   return { queue, taskId, previousTaskId, options };
-}
-
-function publishConfirmed(
-  channel: ConfirmChannel,
-  exchange: string,
-  routingKey: string,
-  content: Buffer,
-  options: Options.Publish,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    try {
-      channel.publish(exchange, routingKey, content, options, (error) =>
-        error ? reject(new Errors.BROKER_UNAVAILABLE('message not confirmed')) : resolve(),
-      );
-    } catch (error) {
-      reject(new Errors.BROKER_UNAVAILABLE((error as Error).message));
-    }
-  });
 }
 
 function taskQueuesOf(topology: Topology): Set<string> {

@@ -111,17 +111,28 @@ export class TaskPublisher {
   #confirm(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
     const channel = this.#channel;
     if (!channel) return Promise.reject(new Errors.BROKER_UNAVAILABLE('no open channel'));
-    return new Promise((resolve, reject) => {
-      try {
-        channel.publish(exchange, routingKey, content, options, (error) =>
-          error ? reject(new Errors.BROKER_UNAVAILABLE('message not confirmed')) : resolve(),
-        );
-      } catch (error) {
-        // amqplib throws synchronously when the channel closed under us.
-        reject(new Errors.BROKER_UNAVAILABLE((error as Error).message));
-      }
-    });
+    return publishConfirmed(channel, exchange, routingKey, content, options);
   }
+}
+
+/** Publishes on a confirm channel; resolves when the broker confirmed, rejects with CNV_BROKER_UNAVAILABLE. */
+export function publishConfirmed(
+  channel: ConfirmChannel,
+  exchange: string,
+  routingKey: string,
+  content: Buffer,
+  options: Options.Publish,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      channel.publish(exchange, routingKey, content, options, (error) =>
+        error ? reject(new Errors.BROKER_UNAVAILABLE('message not confirmed')) : resolve(),
+      );
+    } catch (error) {
+      // amqplib throws synchronously when the channel closed under us.
+      reject(new Errors.BROKER_UNAVAILABLE((error as Error).message));
+    }
+  });
 }
 
 function publishOptionsOf(delivery: Message): Options.Publish {

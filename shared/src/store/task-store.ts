@@ -1,10 +1,14 @@
 /**
  * The result backend: task records and their indexes in Redis. Every state
- * change goes through transition.lua, atomic with its indexes. Transitions
- * requested in the same event-loop turn (the starts and finishes of many
- * concurrent tasks) are sent as one script call: one round trip and one
- * script entry for the lot. Negative script codes become typed outcomes,
- * never silent no-ops.
+ * change goes through transition.lua, atomic with its indexes.
+ *
+ * Transitions are group-committed: at most one script call is in flight per
+ * store, and everything requested meanwhile (the starts and finishes of many
+ * concurrent tasks) goes out as the next call, the moment the previous one
+ * answers. At low load a transition leaves at once; under load each round
+ * trip carries as many as arrived during the last one, so the number of
+ * calls, writes and script entries grows far slower than the task rate.
+ * Negative script codes become typed outcomes, never silent no-ops.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -59,6 +63,9 @@ export class TaskStore {
   readonly #redis: ScriptedRedis;
   readonly #ttl: number;
   #queued: QueuedTransition[] = [];
+  /** Script calls sent and not yet answered (at most one, but for MAX_BATCH splits). */
+  #inFlight = 0;
+  #flushScheduled = false;
 
   constructor(redis: Redis, options: TaskStoreOptions) {
     this.keys = redisKeys(options.prefix);
@@ -82,8 +89,8 @@ export class TaskStore {
   ): Promise<TransitionOutcome> {
     const tuple: TransitionTuple = [id, state, attempt, now, pairsOf(fields), identity ? pairsOf(identity) : 0];
     return new Promise((resolve, reject) => {
-      if (this.#queued.length === 0) setImmediate(() => this.#flush());
       this.#queued.push({ key: this.keys.task(id), tuple, resolve, reject });
+      this.#scheduleFlush();
     });
   }
 
@@ -102,10 +109,25 @@ export class TaskStore {
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
+  /** Collects what the current turn requests; sends it unless a call is still out. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#inFlight > 0) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
   #flush(): void {
     const queued = this.#queued;
+    if (queued.length === 0) return;
     this.#queued = [];
     for (let start = 0; start < queued.length; start += MAX_BATCH) this.#send(queued.slice(start, start + MAX_BATCH));
+  }
+
+  #answered(): void {
+    if (--this.#inFlight === 0) this.#flush();
   }
 
   #send(batch: QueuedTransition[]): void {
@@ -118,17 +140,23 @@ export class TaskStore {
       tuples.push(item.tuple);
     }
     const argv = [this.#ttl, MAX_EVENT_ENTRIES, k.finished, now, JSON.stringify(tuples)];
+    this.#inFlight++;
     // Every item's own promise carries the outcome; this chain only routes it.
     void this.#redis.conveyorTransition(keys.length, ...keys, ...argv).then(
-      (results) =>
+      (results) => {
+        this.#answered();
         batch.forEach((item, i) => {
           try {
             item.resolve(outcomeOf(results[2 * i] as number, results[2 * i + 1]));
           } catch (error) {
             item.reject(error);
           }
-        }),
-      (error: unknown) => batch.forEach((item) => item.reject(error)),
+        });
+      },
+      (error: unknown) => {
+        this.#answered();
+        batch.forEach((item) => item.reject(error));
+      },
     );
   }
 }

@@ -4,13 +4,12 @@
  * (email.send) that a redelivery never repeats, with a real SMTP server
  * in-process.
  */
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTaskProgress } from '@conveyor/shared';
 import { runOnce, type EffectScope } from '../../src/effects/once.js';
 import { startRole, type RunningRole } from '../../../../test/support/processes.js';
+import { startSmtpSink, type SmtpSink } from '../../../../test/support/smtp.js';
 import { testEnv, useTestPrefix } from '../../../../test/support/services.js';
 import { waitFor } from '../../../../test/support/wait.js';
 import { Harness } from './harness.js';
@@ -20,40 +19,29 @@ let harness: Harness;
 let worker: RunningRole;
 let workerEnv: Record<string, string>;
 
-/** Mails the SMTP server accepted, by subject. */
-const mails: { subject: string; raw: string }[] = [];
+let smtp: SmtpSink;
 /** While set, the server takes a mail's data but does not answer until `release` is called. */
 let hold: { arrived: () => void; release: Promise<void> } | null = null;
 
-const smtp = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ['STARTTLS'],
-  logger: false,
-  onData(stream, _session, callback) {
-    let raw = '';
-    stream.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    stream.on('end', () => {
-      mails.push({ subject: /^Subject: (.*)\r$/m.exec(raw)?.[1] ?? '', raw });
-      if (hold === null) return callback();
-      hold.arrived();
-      void hold.release.then(() => callback());
-    });
-  },
-});
-
-const sent = (subject: string) => mails.filter((m) => m.subject === subject).length;
+/** Mails the SMTP server accepted with this subject. */
+const sent = (subject: string) => smtp.mails.filter((m) => m.subject === subject).length;
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const smtpPort = (smtp.server.address() as AddressInfo).port;
+  smtp = await startSmtpSink({
+    beforeAccept: () => {
+      if (hold === null) return;
+      hold.arrived();
+      return hold.release;
+    },
+  });
   harness = await Harness.open(prefix);
-  workerEnv = testEnv(prefix, { WORKER_CONCURRENCY: 4, SMTP_URL: `smtp://127.0.0.1:${smtpPort}` });
+  workerEnv = testEnv(prefix, { WORKER_CONCURRENCY: 4, SMTP_URL: smtp.url });
   worker = await startRole('worker', workerEnv);
 });
 
 afterAll(async () => {
   await harness?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 describe('progress', () => {

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
-import { SMTPServer } from 'smtp-server';
 import {
   builtinTaskTypes,
   COMPUTE_LIMITS,
@@ -31,6 +30,7 @@ import { reverseHandler } from '../../src/handlers/reverse.js';
 import { sentimentHandler, type SentimentResult } from '../../src/handlers/sentiment.js';
 import { sleepHandler } from '../../src/handlers/sleep.js';
 import { runPoolTask, type PoolTask } from '../../src/pool/cpu-tasks.js';
+import { startSmtpSink, type SmtpSink } from '../../../../test/support/smtp.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -303,48 +303,20 @@ describe('fail', () => {
 });
 
 describe('email.send', () => {
-  interface Received {
-    from: string | undefined;
-    to: string[];
-    raw: string;
-  }
-  const received: Received[] = [];
-  let server: SMTPServer;
+  let smtp: SmtpSink;
   let config: Config;
 
   beforeAll(async () => {
-    server = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, callback) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', () => {
-          const mailFrom = session.envelope.mailFrom;
-          received.push({
-            from: mailFrom === false ? undefined : mailFrom.address,
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw: Buffer.concat(chunks).toString('utf8'),
-          });
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = server.server.address() as AddressInfo;
+    smtp = await startSmtpSink();
     config = loadConfig('worker', {
-      SMTP_URL: `smtp://127.0.0.1:${port}`,
+      SMTP_URL: smtp.url,
       SMTP_FROM: 'Conveyor <conveyor@example.test>',
     });
   });
 
   afterAll(async () => {
     closeEmailTransports();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await smtp?.close();
   });
 
   it('sends one message with the subject, text and task-id header', async () => {
@@ -354,8 +326,8 @@ describe('email.send', () => {
       contextFor({ id, config }),
     )) as EmailSendResult;
 
-    expect(received).toHaveLength(1);
-    const [message] = received;
+    expect(smtp.mails).toHaveLength(1);
+    const [message] = smtp.mails;
     expect(message?.from).toBe('conveyor@example.test');
     expect(message?.to).toEqual(['alice@example.test']);
     expect(message?.raw).toMatch(/^Subject: Conveyor test\r$/m);
@@ -373,7 +345,7 @@ describe('email.send', () => {
       contextFor({ id, config }),
     );
     expect(again).toEqual(result);
-    expect(received).toHaveLength(1);
+    expect(smtp.mails).toHaveLength(1);
   });
   it('fails the attempt when the SMTP server is unreachable', async () => {
     // A port that was free a moment ago: the connection is refused at once.
@@ -386,6 +358,6 @@ describe('email.send', () => {
     await expect(
       emailSendHandler.run({ to: 'bob@example.test', subject: 'x', text: 'y' }, contextFor({ config: unreachable })),
     ).rejects.toMatchObject({ code: 'ESOCKET' });
-    expect(received).toHaveLength(1);
+    expect(smtp.mails).toHaveLength(1);
   });
 });
