@@ -1,14 +1,15 @@
 /**
  * Real role processes for end-to-end tests: `node services/<role>/dist/server.js`
- * with an explicit environment, a free port, captured output and a bounded
- * wait for `GET /ready`. Every process started here is tracked and stopped by
+ * (or a test fixture script standing in for a role, see `startScript`) with an
+ * explicit environment, a free port, captured output and a bounded wait for
+ * `GET /ready`. Every process started here is tracked and stopped by
  * `stopAllRoles()` (run after each test file by setup-file.ts), and killed
  * when the test worker exits; nothing else is ever signalled.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './wait.js';
@@ -44,6 +45,11 @@ export interface StartRoleOptions {
   readyTimeoutMs?: number;
   /** false: return as soon as the process is spawned (e.g. to test a start-up failure). */
   waitReady?: boolean;
+}
+
+export interface StartScriptOptions extends StartRoleOptions {
+  /** The role the script plays, as `RunningRole.role` reports it (default 'worker'). */
+  role?: RoleName;
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -97,11 +103,36 @@ export async function freePort(): Promise<number> {
 export async function startRole(
   role: RoleName,
   env: Readonly<Record<string, string>>,
-  { readyTimeoutMs = 30_000, waitReady = true }: StartRoleOptions = {},
+  options: StartRoleOptions = {},
 ): Promise<RunningRole> {
   const entry = join(REPO_ROOT, 'services', role, 'dist', 'server.js');
   if (!existsSync(entry)) throw new Error(`${entry} does not exist: run \`pnpm build\` first`);
+  return startProcess(role, entry, env, options);
+}
 
+/**
+ * Starts `node <script>` (a path, absolute or relative to the repository
+ * root) exactly as `startRole` starts a role: same inherited variables, free
+ * port in PORT, tracking, output capture and wait for `GET /ready`. For
+ * fixtures that assemble a role from the built modules, e.g. a worker with
+ * test-only task types.
+ */
+export async function startScript(
+  script: string,
+  env: Readonly<Record<string, string>>,
+  { role = 'worker', ...options }: StartScriptOptions = {},
+): Promise<RunningRole> {
+  const entry = resolvePath(REPO_ROOT, script);
+  if (!existsSync(entry)) throw new Error(`${entry} does not exist`);
+  return startProcess(role, entry, env, options);
+}
+
+async function startProcess(
+  role: RoleName,
+  entry: string,
+  env: Readonly<Record<string, string>>,
+  { readyTimeoutMs = 30_000, waitReady = true }: StartRoleOptions,
+): Promise<RunningRole> {
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort();
   const childEnv: Record<string, string> = {};
   for (const name of INHERITED) {
