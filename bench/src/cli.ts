@@ -13,7 +13,7 @@ import { gitCommit, machine, packageVersion, pythonVersion } from './machine.js'
 import { celeryVersionIfInstalled, ensureCelery, PYTHON } from './peers/celery.js';
 import { evaluateTargets, markdown, type ReportHeader } from './report.js';
 import { Results } from './results.js';
-import type { Context } from './scenarios/context.js';
+import { waitForServices, type Context } from './scenarios/context.js';
 import { runHttpSubmit } from './scenarios/http-submit.js';
 import { runLatency } from './scenarios/latency.js';
 import { runMemory } from './scenarios/memory.js';
@@ -88,7 +88,6 @@ async function main(): Promise<number> {
 
   const results = new Results(log);
   const amqp = new AmqpHandle(settings.amqpUrl);
-  await amqp.get();
   const redis = connectRedis(settings.redisUrl, 'conveyor-bench');
   let celeryRedis: Redis | null = null;
   let celeryVersion = 'not installed';
@@ -105,6 +104,8 @@ async function main(): Promise<number> {
     celeryVersion = celeryVersionIfInstalled() ?? 'not installed';
   }
 
+  // prepare.sh has checked both services, but on a shared machine one may be restarting right now.
+  await waitForServices({ redis, celeryRedis, amqp });
   const header: ReportHeader = {
     date: new Date().toISOString().slice(0, 10),
     machine: machine(),

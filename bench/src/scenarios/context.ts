@@ -51,7 +51,8 @@ export async function retryOnce(ctx: Context, label: string, fn: () => Promise<v
   }
 }
 
-async function waitForServices(ctx: Context): Promise<void> {
+/** Resolves once Redis (both databases) and RabbitMQ answer; throws after SERVICES_WAIT_MS. */
+export async function waitForServices(ctx: Pick<Context, 'redis' | 'celeryRedis' | 'amqp'>): Promise<void> {
   const deadline = Date.now() + SERVICES_WAIT_MS;
   for (;;) {
     try {
