@@ -23,10 +23,12 @@ const W = 360;
 const H = 260;
 const M = { left: 62, right: 28, top: 34, bottom: 46 };
 
-function niceMax(v: number): number {
+/** A round tick step (1, 2, 2.5 or 5 × 10^k) giving about four intervals up to `v`. */
+function niceStep(v: number): number {
   if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
+  const raw = v / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
   return 10 * p;
 }
 
@@ -38,7 +40,9 @@ function panel(p: Panel, offsetX: number): string {
   const xs = p.points.map((pt) => (p.log2 ? Math.log2(pt.x) : pt.x));
   const xMin = Math.min(...xs);
   const xMax = Math.max(...xs);
-  const yMax = niceMax(Math.max(...p.points.map((pt) => pt.max)));
+  const step = niceStep(Math.max(...p.points.map((pt) => pt.max)));
+  const ticks = Math.ceil(Math.max(...p.points.map((pt) => pt.max)) / step);
+  const yMax = step * Math.max(ticks, 1);
   // Points sit a little inside the axes, so a whisker never hides behind the y axis.
   const pad = 16;
   const sx = (x: number) =>
@@ -47,8 +51,8 @@ function panel(p: Panel, offsetX: number): string {
   const out: string[] = [`<g transform="translate(${offsetX},0)">`];
   out.push(`<text x="${M.left + pw / 2}" y="20" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`);
   // Grid and y ticks.
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax / 4) * i;
+  for (let i = 0; i <= Math.max(ticks, 1); i++) {
+    const v = step * i;
     const y = sy(v);
     out.push(`<line x1="${M.left}" y1="${y}" x2="${M.left + pw}" y2="${y}" stroke="#ddd"/>`);
     out.push(`<text x="${M.left - 6}" y="${y + 4}" text-anchor="end">${format(v)}</text>`);
@@ -59,9 +63,16 @@ function panel(p: Panel, offsetX: number): string {
   );
   p.points.forEach((pt, i) => {
     const x = sx(xs[i]!);
-    out.push(`<text x="${x}" y="${M.top + ph + 16}" text-anchor="middle">${pt.x}</text>`);
     out.push(`<line x1="${x}" y1="${sy(pt.min)}" x2="${x}" y2="${sy(pt.max)}" stroke="#1f6feb" stroke-width="1.5"/>`);
   });
+  // x labels from the right, skipping one that would touch its right neighbour (50 beside 64).
+  let lastLabel = Infinity;
+  for (let i = p.points.length - 1; i >= 0; i--) {
+    const x = sx(xs[i]!);
+    if (lastLabel - x < 24) continue;
+    lastLabel = x;
+    out.push(`<text x="${x}" y="${M.top + ph + 16}" text-anchor="middle">${p.points[i]!.x}</text>`);
+  }
   const path = p.points.map((pt, i) => `${i === 0 ? 'M' : 'L'}${sx(xs[i]!)},${sy(pt.median)}`).join(' ');
   out.push(`<path d="${path}" fill="none" stroke="#1f6feb" stroke-width="2"/>`);
   p.points.forEach((pt, i) => {
