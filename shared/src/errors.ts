@@ -63,8 +63,6 @@ export const Errors = {
   PERMANENT_FAILURE: createError('CNV_PERMANENT_FAILURE', '%s'),
 } as const;
 
-export type ErrorCode = ReturnType<(typeof Errors)[keyof typeof Errors]>['code'];
-
 /** A submission error that names the request field at fault (`kwargs.duration`, `countdown`, …). */
 export function withField<E extends Error>(error: E, field: string): E & { field: string } {
   return Object.assign(error, { field });
