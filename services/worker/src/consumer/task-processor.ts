@@ -8,7 +8,7 @@
  * Per task that runs: one round trip to start it (RECEIVED and STARTED in one
  * transition, since prefetch = concurrency means a delivery never waits for a
  * slot) and one to finish it. Concurrent tasks share those round trips
- * through ioredis auto-pipelining. Everything else is off that path: the
+ * (the store group-commits their transitions). Everything else is off that path: the
  * poison count only for redeliveries, attempt errors only for failures.
  *
  * Reliability rules (the reasoning lives beside each step below):
@@ -30,6 +30,7 @@ import {
   Errors,
   isRejection,
   isRetryRequest,
+  isTerminal,
   LAST_ERROR_HEADER,
   recordAttemptError,
   resolveRetryPolicy,
@@ -44,6 +45,7 @@ import {
   type TaskRegistry,
   type TaskState,
   type TaskStore,
+  type TransitionOutcome,
 } from '@conveyor/shared';
 import type { Message } from 'amqplib';
 import type { Redis } from 'ioredis';
@@ -173,18 +175,7 @@ export class TaskProcessor {
   /** Records RECEIVED+STARTED; false when the delivery is a duplicate that must not run. */
   async #begin(message: TaskMessage, queue: string, attempt: number, now: number): Promise<boolean> {
     const fields = { received: now, started: now, worker: this.#deps.config.workerName };
-    let outcome = await this.#deps.store.transition(message.id, 'STARTED', attempt, fields, undefined, now);
-    if (!outcome.applied && outcome.reason === 'unknown') {
-      // First sight of a task no Conveyor api announced (a Celery producer, say).
-      outcome = await this.#deps.store.transition(
-        message.id,
-        'STARTED',
-        attempt,
-        fields,
-        identityOf(message, queue, now),
-        now,
-      );
-    }
+    const outcome = await this.#record(message, queue, 'STARTED', attempt, fields, now);
     if (outcome.applied) return true;
     this.#deps.metrics.duplicates.inc({ reason: outcome.reason });
     this.#deps.logger.info({ taskId: message.id, state: outcome.state }, 'duplicate delivery acked without running');
@@ -359,8 +350,8 @@ export class TaskProcessor {
     const [countReply, , stateReply] = replies ?? [];
     if (countReply?.[0]) throw countReply[0];
     const count = Number(countReply?.[1]);
-    const state = stateReply?.[1];
-    if (!(count > config.maxRedeliveries) || state === 'SUCCESS' || state === 'FAILURE' || state === 'REVOKED') {
+    const state = stateReply?.[1] as TaskState | null | undefined;
+    if (!(count > config.maxRedeliveries) || (state != null && isTerminal(state))) {
       return false;
     }
     const error = new Errors.POISON_MESSAGE(count, config.maxRedeliveries);
@@ -384,19 +375,10 @@ export class TaskProcessor {
     return recordAttemptError(redis, store.keys, id, entry, config.resultTtlSeconds);
   }
 
-  /** `identity` only where no start was recorded first (an expired or poison task). */
-  /**
-   * Records an outcome. Without a record to move (the task was never
-   * announced, or Redis lost it in a restart) it writes the task's identity
-   * with it, so an outcome is never dropped for want of a record.
-   */
+  /** Records an outcome of an attempt (or of a task refused before it ran). */
   async #finish(message: TaskMessage, queue: string, attempt: number, outcome: Outcome, now = Date.now()) {
-    const { store, metrics, logger } = this.#deps;
-    let result = await store.transition(message.id, outcome.state, attempt, outcome.fields, undefined, now);
-    if (!result.applied && result.reason === 'unknown') {
-      const identity = identityOf(message, queue, now);
-      result = await store.transition(message.id, outcome.state, attempt, outcome.fields, identity, now);
-    }
+    const { metrics, logger } = this.#deps;
+    const result = await this.#record(message, queue, outcome.state, attempt, outcome.fields, now);
     if (!result.applied) {
       metrics.duplicates.inc({ reason: result.reason });
       logger.info(
@@ -409,6 +391,27 @@ export class TaskProcessor {
     if (outcome.state === 'SUCCESS') this.#processed++;
     else if (outcome.state !== 'RETRY') this.#failed++;
     logger.debug({ taskId: message.id, type: message.task, state: outcome.state, attempt }, 'task finished');
+  }
+
+  /**
+   * One transition. Without a record to move (a task no Conveyor api
+   * announced, a Celery producer's say, or one Redis lost in a restart) it is
+   * written again with the task's identity from the message, so neither a
+   * start nor an outcome is dropped for want of a record. The identity is
+   * sent only then: it carries the kwargs, and the common case needs none.
+   */
+  async #record(
+    message: TaskMessage,
+    queue: string,
+    state: TaskState,
+    attempt: number,
+    fields: FieldValues,
+    now: number,
+  ): Promise<TransitionOutcome> {
+    const { store } = this.#deps;
+    const outcome = await store.transition(message.id, state, attempt, fields, undefined, now);
+    if (outcome.applied || outcome.reason !== 'unknown') return outcome;
+    return store.transition(message.id, state, attempt, fields, identityOf(message, queue, now), now);
   }
 
   async #deadLetter(delivery: Message, reason: string, code: string): Promise<void> {
