@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './redis.js';
+export * from './settle-within.js';
 export * from './shutdown.js';
 export * from './states.js';
 export * from './broker/broker-connection.js';

@@ -5,7 +5,7 @@
  * topology, consumers. Deliveries and delivery tags die with their channel;
  * acks for them are dropped by their owners, never sent on a new channel.
  */
-import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { coalesceWrites } from './coalesce-writes.js';
 
@@ -73,4 +73,40 @@ export class BrokerConnection {
     this.#status.connected = false;
     await this.#model.close().catch(() => undefined);
   }
+}
+
+/** Pause before reopening a channel that closed on its own: a channel error is not retried in a tight loop. */
+const REOPEN_DELAY_MS = 500;
+
+export interface ChannelSupervision {
+  /** Names the channel in logs ("publisher", "consumer"). */
+  name: string;
+  logger: Logger;
+  /** Runs when the channel closes, for whatever reason: drop what belonged to it. */
+  onClose(): void;
+  /** Opens a replacement on the same connection (not called while `wanted` says no). */
+  reopen(): Promise<void>;
+  /** Whether a replacement is still wanted (false while shutting down). */
+  wanted?(): boolean;
+}
+
+/**
+ * Watches a channel opened on `model` by a setup hook. When the channel alone
+ * closes (a channel error while the connection lives) it is reopened after a
+ * pause; when the connection closes, the connection's recovery runs the setup
+ * hook again instead, so nothing is reopened twice.
+ */
+export function superviseChannel(model: ChannelModel, channel: Channel, supervision: ChannelSupervision): void {
+  const { name, logger } = supervision;
+  let connectionOpen = true;
+  model.once('close', () => (connectionOpen = false));
+  channel.on('error', (error: Error) => logger.warn({ err: error }, `${name} channel error`));
+  channel.once('close', () => {
+    supervision.onClose();
+    if (!connectionOpen || supervision.wanted?.() === false) return;
+    setTimeout(() => {
+      if (!connectionOpen) return;
+      supervision.reopen().catch((error: unknown) => logger.error({ err: error }, `${name} channel reopen failed`));
+    }, REOPEN_DELAY_MS).unref();
+  });
 }

@@ -9,6 +9,7 @@ import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { Errors } from '../errors.js';
 import { encodeTask, type TaskMessage, type TaskProperties } from '../protocol/celery-v2.js';
+import { superviseChannel } from './broker-connection.js';
 import { assertTopology, DELAY_HEADER, delayTierFor, type Topology } from './topology.js';
 
 /** Headers the dead-letter queue adds to a message so an operator can see why it is there. */
@@ -18,8 +19,6 @@ export const DeadLetterHeaders = {
   queue: 'x-conveyor-original-queue',
   at: 'x-conveyor-dead-lettered-at',
 } as const;
-
-const REOPEN_DELAY_MS = 500;
 
 export class TaskPublisher {
   readonly topology: Topology;
@@ -41,16 +40,14 @@ export class TaskPublisher {
    * error while the connection lives), it reopens itself.
    */
   async attach(model: ChannelModel): Promise<void> {
-    let connectionOpen = true;
-    model.once('close', () => (connectionOpen = false));
     const channel = await model.createConfirmChannel();
-    channel.on('error', (error: Error) => this.#logger.warn({ err: error }, 'publisher channel error'));
-    channel.once('close', () => {
-      if (this.#channel === channel) this.#channel = null;
-      if (!connectionOpen) return;
-      setTimeout(() => {
-        if (connectionOpen) this.attach(model).catch((e: unknown) => this.#logger.error({ err: e }, 'reopen failed'));
-      }, REOPEN_DELAY_MS).unref();
+    superviseChannel(model, channel, {
+      name: 'publisher',
+      logger: this.#logger,
+      onClose: () => {
+        if (this.#channel === channel) this.#channel = null;
+      },
+      reopen: () => this.attach(model),
     });
     await assertTopology(channel, this.topology);
     this.#channel = channel;

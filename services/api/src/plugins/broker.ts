@@ -4,10 +4,10 @@
  * pipelined, each request awaits its own confirm). The connection recovers
  * by itself; the api starts and answers 503 while the broker is away.
  */
-import { BrokerConnection, buildTopology, TaskPublisher, type Logger } from '@conveyor/shared';
+import { BrokerConnection, buildTopology, settleWithin, TaskPublisher, type Logger } from '@conveyor/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { settleWithin } from '../startup.js';
+import { STARTUP_WAIT_MS } from '../startup.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,7 +39,7 @@ async function broker(app: FastifyInstance, options: BrokerPluginOptions): Promi
     await publisher.close();
     await connection.close();
   });
-  await settleWithin(connection.waitForConnect());
+  await settleWithin(connection.waitForConnect(), STARTUP_WAIT_MS);
 }
 
 export const brokerPlugin = fp(broker, {

@@ -4,11 +4,11 @@
  * queue that may never drain; /ready reports the outage meanwhile. A hung
  * Redis is cut short by a command timeout.
  */
-import { createRedis } from '@conveyor/shared';
+import { createRedis, settleWithin } from '@conveyor/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { settleWithin } from '../startup.js';
+import { STARTUP_WAIT_MS } from '../startup.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -51,7 +51,7 @@ async function redis(app: FastifyInstance, options: RedisPluginOptions): Promise
     // QUIT needs a live connection; without one there is nothing to flush.
     await client.quit().catch(() => client.disconnect());
   });
-  await settleWithin(firstOutcome(client));
+  await settleWithin(firstOutcome(client), STARTUP_WAIT_MS);
 }
 
 /** The first 'ready' or 'error': a refused connection will not come up within the start-up wait. */

@@ -6,14 +6,13 @@
  * channel died meanwhile, the ack is dropped (the broker has requeued the
  * message and the store turns the redelivery into a no-op or a re-run).
  */
-import type { Logger, Topology } from '@conveyor/shared';
+import { settleWithin, superviseChannel, type Logger, type Topology } from '@conveyor/shared';
 import type { Channel, ChannelModel, Message } from 'amqplib';
 import { AckBatcher } from './ack-batcher.js';
 import type { TaskProcessor } from './task-processor.js';
 
 /** A delivery whose processing threw (the store or broker is failing) goes back after this pause. */
 const REQUEUE_PAUSE_MS = 1000;
-const REOPEN_DELAY_MS = 500;
 
 export interface TaskConsumerOptions {
   queues: readonly string[];
@@ -42,19 +41,17 @@ export class TaskConsumer {
   async attach(model: ChannelModel): Promise<void> {
     if (this.#stopping) return;
     const { logger, concurrency, queues, topology } = this.#options;
-    let connectionOpen = true;
-    model.once('close', () => (connectionOpen = false));
     const channel = await model.createChannel();
-    channel.on('error', (error: Error) => logger.warn({ err: error }, 'consumer channel error'));
-    channel.once('close', () => {
-      if (this.#channel === channel) {
+    superviseChannel(model, channel, {
+      name: 'consumer',
+      logger,
+      onClose: () => {
+        if (this.#channel !== channel) return;
         this.#channel = null;
         this.#consumerTags = [];
-      }
-      if (!connectionOpen || this.#stopping) return;
-      setTimeout(() => {
-        if (connectionOpen) this.attach(model).catch((e: unknown) => logger.error({ err: e }, 'reopen failed'));
-      }, REOPEN_DELAY_MS).unref();
+      },
+      reopen: () => this.attach(model),
+      wanted: () => !this.#stopping,
     });
     await channel.prefetch(concurrency);
     const acks = new AckBatcher(channel, logger);
@@ -86,7 +83,7 @@ export class TaskConsumer {
     }
     if (this.#inFlight.size > 0) {
       logger.info({ running: this.#inFlight.size, graceMs }, 'waiting for running tasks');
-      const drained = await settleWithin([...this.#inFlight], graceMs);
+      const drained = await settleWithin(Promise.allSettled([...this.#inFlight]), graceMs);
       // Unfinished tasks are not failed: closing the channel requeues them,
       // and the process exit ends their handlers.
       if (!drained)
@@ -112,16 +109,5 @@ export class TaskConsumer {
     );
     this.#inFlight.add(work);
     void work.finally(() => this.#inFlight.delete(work));
-  }
-}
-
-async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const all = Promise.allSettled(promises).then(() => true as const);
-  try {
-    return await Promise.race([all, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
