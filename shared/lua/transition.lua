@@ -72,12 +72,18 @@ for i, t in ipairs(batch) do
     results[#results + 1] = code
     results[#results + 1] = state
   else
-    redis.call('HSET', key, 'state', new, 'attempts', attempt, unpack(fields))
+    if state then
+      redis.call('HSET', key, 'state', new, 'attempts', attempt, unpack(fields))
+      if identity ~= 0 then
+        for j = 1, #identity, 2 do redis.call('HSETNX', key, identity[j], identity[j + 1]) end
+      end
+    else
+      -- A new record: identity and fields in one write (fields win where both name a field).
+      for j = 1, #fields do identity[#identity + 1] = fields[j] end
+      redis.call('HSET', key, 'state', new, 'attempts', attempt, unpack(identity))
+    end
     -- A success after retries keeps no error of an earlier attempt (their history is kept apart).
     if new == 'SUCCESS' and attempt > 1 then redis.call('HDEL', key, 'error', 'errorCode', 'traceback') end
-    if identity ~= 0 then
-      for j = 1, #identity, 2 do redis.call('HSETNX', key, identity[j], identity[j + 1]) end
-    end
 
     redis.call('ZADD', KEYS[INDEX[new]], now, id)
     if RANK[new] >= 3 then counted[new] = (counted[new] or 0) + 1 end

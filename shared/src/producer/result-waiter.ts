@@ -2,8 +2,10 @@
  * Waiting for a task to finish without polling: transition.lua publishes
  * "<id> <state>" on the `finished` channel for every terminal transition
  * while anyone listens. One subscriber connection per process serves every
- * waiter; it subscribes while there are waiters and unsubscribes when none
- * are left, so a process that waits for nothing costs Redis nothing.
+ * waiter. It subscribes with the first waiter and unsubscribes once no one
+ * has waited for SUBSCRIPTION_LINGER_MS, so a process that waits for nothing
+ * costs Redis nothing, and one that waits often (a client submitting and
+ * waiting in a loop) does not pay a subscribe round trip per task.
  */
 import type { Redis } from 'ioredis';
 import { isTerminal } from '../states.js';
@@ -11,12 +13,16 @@ import type { TaskRecord } from '../store/task-record.js';
 import type { TaskStore } from '../store/task-store.js';
 import { storeUnavailable } from './store-errors.js';
 
+/** How long the subscription outlives its last waiter. */
+const SUBSCRIPTION_LINGER_MS = 5000;
+
 export class ResultWaiter {
   readonly #store: TaskStore;
   readonly #subscriber: Redis;
   readonly #channel: string;
   readonly #waiters = new Map<string, Set<() => void>>();
   #subscribed: Promise<unknown> | null = null;
+  #unsubscribeTimer: NodeJS.Timeout | undefined;
 
   /** `subscriber` is a connection of its own (pub/sub takes it over); the waiter closes it. */
   constructor(store: TaskStore, subscriber: Redis) {
@@ -36,22 +42,24 @@ export class ResultWaiter {
    * out or `signal` aborted; null when there is no such task.
    */
   async wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecord | null> {
-    let record = await this.#read(id);
-    if (record === null || isTerminal(record.state) || timeoutMs <= 0) return record;
+    if (timeoutMs <= 0 || this.#subscribed === null) {
+      // Not listening yet: a task that is already finished needs no subscription.
+      const record = await this.#read(id);
+      if (timeoutMs <= 0 || record === null || isTerminal(record.state)) return record;
+    }
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     this.#add(id, wake);
     const timer = setTimeout(wake, timeoutMs);
     signal?.addEventListener('abort', wake, { once: true });
     try {
+      // Read only once the subscription is active: a task finishing before
+      // the read is seen by it, one finishing after it wakes this waiter.
       await this.#subscribe();
-      // Read again now that we listen: it may have finished before the subscription.
-      record = await this.#read(id);
-      if (record !== null && !isTerminal(record.state)) {
-        await woken;
-        record = await this.#read(id);
-      }
-      return record;
+      const record = await this.#read(id);
+      if (record === null || isTerminal(record.state)) return record;
+      await woken;
+      return await this.#read(id);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', wake);
@@ -60,6 +68,7 @@ export class ResultWaiter {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#unsubscribeTimer);
     await this.#subscriber.quit().catch(() => this.#subscriber.disconnect());
   }
 
@@ -74,12 +83,19 @@ export class ResultWaiter {
     set?.delete(wake);
     if (set?.size === 0) this.#waiters.delete(id);
     if (this.#waiters.size === 0 && this.#subscribed) {
-      this.#subscribed = null;
-      void this.#subscriber.unsubscribe(this.#channel).catch(() => undefined);
+      clearTimeout(this.#unsubscribeTimer);
+      this.#unsubscribeTimer = setTimeout(() => this.#unsubscribe(), SUBSCRIPTION_LINGER_MS).unref();
     }
   }
 
+  #unsubscribe(): void {
+    if (this.#waiters.size > 0 || !this.#subscribed) return;
+    this.#subscribed = null;
+    void this.#subscriber.unsubscribe(this.#channel).catch(() => undefined);
+  }
+
   #subscribe(): Promise<unknown> {
+    clearTimeout(this.#unsubscribeTimer);
     this.#subscribed ??= this.#subscriber.subscribe(this.#channel);
     return this.#subscribed.catch((error: unknown) => {
       this.#subscribed = null;

@@ -23,7 +23,7 @@ const lua = (name: string) => readFileSync(new URL(name, luaDir), 'utf8');
  * Bound of the event stream, in entries (one per script call, holding up to
  * MAX_BATCH events): enough for live views, constant memory.
  */
-const MAX_EVENT_ENTRIES = 1000;
+const MAX_EVENT_ENTRIES = 200;
 /** Transitions per script call: bounds how long one call holds Redis. */
 const MAX_BATCH = 256;
 
