@@ -23,6 +23,7 @@ const schema = {
     TASK_EXCHANGE: { type: 'string', pattern: NAME_PATTERN },
     TASK_QUEUES: { type: 'string', pattern: '^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$', default: 'default' },
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 4 },
+    WORKER_PREFETCH_MULTIPLIER: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
     WORKER_NAME: { type: 'string', minLength: 1, maxLength: 200 },
     SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 30_000 },
     MAX_REDELIVERIES: { type: 'integer', minimum: 0, maximum: 1000, default: 5 },
@@ -51,6 +52,12 @@ export interface Config {
   /** Logical queue names (without the prefix); the api accepts and the worker consumes these. */
   readonly queues: readonly string[];
   readonly workerConcurrency: number;
+  /**
+   * Deliveries a worker holds unacked (WORKER_CONCURRENCY ×
+   * WORKER_PREFETCH_MULTIPLIER): the ones beyond the concurrency wait in the
+   * worker, so the next task is at hand the moment a slot frees.
+   */
+  readonly workerPrefetch: number;
   readonly workerName: string;
   readonly shutdownGraceMs: number;
   /**
@@ -76,6 +83,7 @@ interface RawEnv {
   TASK_EXCHANGE?: string;
   TASK_QUEUES: string;
   WORKER_CONCURRENCY: number;
+  WORKER_PREFETCH_MULTIPLIER: number;
   WORKER_NAME?: string;
   SHUTDOWN_GRACE_MS: number;
   MAX_REDELIVERIES: number;
@@ -110,6 +118,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv, hostname = 'local
     exchange: raw.TASK_EXCHANGE ?? `${raw.CONVEYOR_PREFIX}.tasks`,
     queues: Object.freeze(queues),
     workerConcurrency: raw.WORKER_CONCURRENCY,
+    workerPrefetch: raw.WORKER_CONCURRENCY * raw.WORKER_PREFETCH_MULTIPLIER,
     workerName: raw.WORKER_NAME ?? `worker@${hostname}.${process.pid}`,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_MS,
     maxRedeliveries: raw.MAX_REDELIVERIES,

@@ -85,7 +85,7 @@ export class Worker {
     });
     const consumer = new TaskConsumer({
       queues: config.queues,
-      concurrency: config.workerConcurrency,
+      prefetch: config.workerPrefetch,
       topology,
       processor,
       logger,

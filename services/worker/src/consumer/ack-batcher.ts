@@ -34,7 +34,7 @@ export class AckBatcher {
     this.#finished.add(delivery);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#flush());
+      setImmediate(() => this.flush());
     }
   }
 
@@ -43,10 +43,11 @@ export class AckBatcher {
     this.#forget(delivery);
     this.#settle(() => this.#channel.nack(delivery, false, true));
     // It may have been the gap holding finished deliveries back.
-    if (this.#finished.size > 0) this.#flush();
+    if (this.#finished.size > 0) this.flush();
   }
 
-  #flush(): void {
+  /** Sends the acks collected so far; the consumer also calls it right before closing the channel. */
+  flush(): void {
     this.#scheduled = false;
     let last: Message | undefined;
     while (this.#open.length > 0 && this.#finished.has(this.#open[0]!)) {

@@ -1,10 +1,13 @@
 /**
  * Consumes the configured queues on one channel per connection, with
- * prefetch = WORKER_CONCURRENCY: the broker never hands this worker more
- * deliveries than it may run at once. Each delivery is acked on the channel
- * it came from, after the processor has recorded its outcome; if that
- * channel died meanwhile, the ack is dropped (the broker has requeued the
- * message and the store turns the redelivery into a no-op or a re-run).
+ * prefetch = WORKER_CONCURRENCY × WORKER_PREFETCH_MULTIPLIER: the processor
+ * runs at most WORKER_CONCURRENCY of them at once, and the rest wait here,
+ * so a freed slot never waits for an ack to reach the broker and the next
+ * delivery to come back. Each delivery is acked on the channel it came
+ * from, after the processor has recorded its outcome; if that channel died
+ * meanwhile, the ack is dropped (the broker has requeued the message and
+ * the store turns the redelivery into a no-op or a re-run). A delivery the
+ * processor declines to start (the worker is stopping) goes back at once.
  */
 import { settleWithin, superviseChannel, type Logger, type Topology } from '@conveyor/shared';
 import type { Channel, ChannelModel, Message } from 'amqplib';
@@ -16,7 +19,8 @@ const REQUEUE_PAUSE_MS = 1000;
 
 export interface TaskConsumerOptions {
   queues: readonly string[];
-  concurrency: number;
+  /** Unacked deliveries the broker may hand this worker. */
+  prefetch: number;
   topology: Topology;
   processor: TaskProcessor;
   logger: Logger;
@@ -26,6 +30,7 @@ export class TaskConsumer {
   readonly #options: TaskConsumerOptions;
   readonly #inFlight = new Set<Promise<void>>();
   #channel: Channel | null = null;
+  #acks: AckBatcher | null = null;
   #consumerTags: string[] = [];
   #stopping = false;
 
@@ -40,7 +45,7 @@ export class TaskConsumer {
   /** Opens the consume channel on a fresh connection; call from the connection's setup hook. */
   async attach(model: ChannelModel): Promise<void> {
     if (this.#stopping) return;
-    const { logger, concurrency, queues, topology } = this.#options;
+    const { logger, prefetch, queues, topology } = this.#options;
     const channel = await model.createChannel();
     superviseChannel(model, channel, {
       name: 'consumer',
@@ -48,12 +53,13 @@ export class TaskConsumer {
       onClose: () => {
         if (this.#channel !== channel) return;
         this.#channel = null;
+        this.#acks = null;
         this.#consumerTags = [];
       },
       reopen: () => this.attach(model),
       wanted: () => !this.#stopping,
     });
-    await channel.prefetch(concurrency);
+    await channel.prefetch(prefetch);
     const acks = new AckBatcher(channel, logger);
     const tags: string[] = [];
     for (const queue of queues) {
@@ -65,8 +71,9 @@ export class TaskConsumer {
       tags.push(consumerTag);
     }
     this.#channel = channel;
+    this.#acks = acks;
     this.#consumerTags = tags;
-    logger.info({ queues, concurrency }, 'consuming');
+    logger.info({ queues, prefetch }, 'consuming');
   }
 
   /**
@@ -77,7 +84,8 @@ export class TaskConsumer {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     const channel = this.#channel;
-    const { logger } = this.#options;
+    const { logger, processor } = this.#options;
+    processor.stopStarting();
     if (channel) {
       for (const tag of this.#consumerTags) await channel.cancel(tag).catch(() => undefined);
     }
@@ -90,6 +98,9 @@ export class TaskConsumer {
         logger.warn({ running: this.#inFlight.size }, 'grace period over: unfinished tasks go back to the queue');
     }
     this.#channel = null;
+    // The last outcomes' acks are still waiting for their batch: send them
+    // before the close, or the broker would requeue finished tasks.
+    this.#acks?.flush();
     await channel?.close().catch(() => undefined);
   }
 
@@ -101,7 +112,7 @@ export class TaskConsumer {
     }
     acks.received(delivery);
     const work = processor.process(delivery, queue).then(
-      () => acks.ack(delivery),
+      (processed) => (processed ? acks.ack(delivery) : acks.requeue(delivery)),
       (error: unknown) => {
         logger.error({ err: error, queue }, 'delivery failed; requeueing');
         setTimeout(() => acks.requeue(delivery), REQUEUE_PAUSE_MS).unref();

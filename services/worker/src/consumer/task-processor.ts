@@ -5,9 +5,11 @@
  * dead-letter queue, its next delay tier, its retry): at-least-once delivery,
  * exactly-once terminal state.
  *
- * Per task that runs: one round trip to start it (RECEIVED and STARTED in one
- * transition, since prefetch = concurrency means a delivery never waits for a
- * slot) and one to finish it. Concurrent tasks share those round trips
+ * Per task that runs: one round trip to start it and one to finish it. The
+ * start is one transition to STARTED whose `received` field says when the
+ * delivery arrived: a delivery waiting for a slot is not written RECEIVED
+ * first, which would cost every task a third round trip (its record stays
+ * PENDING until it starts). Concurrent tasks share those round trips
  * (the store group-commits their transitions). Everything else is off that path: the
  * poison count only for redeliveries, attempt errors only for failures.
  *
@@ -49,6 +51,7 @@ import {
 } from '@conveyor/shared';
 import type { Message } from 'amqplib';
 import type { Redis } from 'ioredis';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { runOnce } from '../effects/once.js';
 import type { TaskContext, TaskHandler } from '../handlers/handler.js';
 import type { CpuPool } from '../pool/cpu-pool.js';
@@ -92,13 +95,18 @@ export class TaskProcessor {
   readonly #handlers: ReadonlyMap<string, TaskHandler>;
   /** The tasks being started or run now, by task id. */
   readonly #running = new Map<string, RunningTask>();
+  /** Runs at most WORKER_CONCURRENCY start-and-run sections at once; the rest wait in order. */
+  readonly #slots: LimitFunction;
   #processed = 0;
   #failed = 0;
   #closing = false;
+  /** False once the worker stops: deliveries still waiting for a slot are handed back instead. */
+  #starting = true;
 
   constructor(deps: TaskProcessorDeps) {
     this.#deps = deps;
     this.#handlers = new Map(deps.handlers.map((h) => [h.type.name, h]));
+    this.#slots = pLimit(deps.config.workerConcurrency);
     for (const type of deps.registry.list()) {
       if (!this.#handlers.has(type.name)) throw new Error(`Task type "${type.name}" has no handler`);
     }
@@ -120,6 +128,11 @@ export class TaskProcessor {
     return true;
   }
 
+  /** From now on, deliveries that wait for a slot are not started (`process` resolves false). */
+  stopStarting(): void {
+    this.#starting = false;
+  }
+
   /**
    * Call once the consumer has drained (its channel is closed, so whatever
    * still runs has been requeued): terminates the pool threads, and from now
@@ -131,50 +144,67 @@ export class TaskProcessor {
     await this.#deps.pool.destroy();
   }
 
-  async process(delivery: Message, queue: string): Promise<void> {
+  /**
+   * Handles one delivery; resolves true once it may be acked, false when it
+   * was not started because the worker is stopping (the caller requeues it).
+   */
+  async process(delivery: Message, queue: string): Promise<boolean> {
     let message: TaskMessage;
     try {
       message = decodeTask(delivery.content, delivery.properties);
     } catch (error) {
-      return this.#deadLetter(delivery, (error as Error).message, codeOf(error));
+      await this.#deadLetter(delivery, (error as Error).message, codeOf(error));
+      return true;
     }
     const handler = this.#handlers.get(message.task);
     if (!handler) {
-      return this.#deadLetter(delivery, `unknown task type "${message.task}"`, 'CNV_UNKNOWN_TASK_TYPE');
+      await this.#deadLetter(delivery, `unknown task type "${message.task}"`, 'CNV_UNKNOWN_TASK_TYPE');
+      return true;
     }
 
-    const now = Date.now();
+    const receivedAt = Date.now();
     if (message.eta !== null) {
-      const remaining = Date.parse(message.eta) - now;
+      const remaining = Date.parse(message.eta) - receivedAt;
       // Not due yet: it came back from a delay tier and takes the next one.
-      if (remaining > 0) return this.#deps.publisher.forwardDelayed(delivery, remaining);
+      if (remaining > 0) {
+        await this.#deps.publisher.forwardDelayed(delivery, remaining);
+        return true;
+      }
     }
     const attempt = message.retries + 1;
     // Only a redelivery can be poison, so first deliveries skip the count.
-    if (delivery.fields.redelivered && (await this.#isPoison(delivery, message, queue, attempt))) return;
-    if (message.expires !== null && Date.parse(message.expires) <= now) {
+    if (delivery.fields.redelivered && (await this.#isPoison(delivery, message, queue, attempt))) return true;
+    if (message.expires !== null && Date.parse(message.expires) <= receivedAt) {
       const error = new Errors.TASK_EXPIRED(message.expires);
-      const revoked: Outcome = { state: 'REVOKED', fields: failureFields(error, now) };
-      await this.#finish(message, queue, attempt, revoked, now);
-      return;
+      const revoked: Outcome = { state: 'REVOKED', fields: failureFields(error, receivedAt) };
+      await this.#finish(message, queue, attempt, revoked, receivedAt);
+      return true;
     }
 
-    // Tracked from before the start is recorded: a terminate that arrives
-    // while STARTED is on its way to Redis must still find the task.
+    // Tracked from before it has a slot: a terminate that arrives while it
+    // waits, or while STARTED is on its way to Redis, must still find it.
     const task = new RunningTask(message.id);
     this.#running.set(message.id, task);
     try {
-      if (!(await this.#begin(message, queue, attempt, now))) return;
-      const outcome = task.ending ? endedOutcome(task.ending, 0) : await this.#run(handler, message, attempt, task);
-      await this.#conclude(delivery, message, queue, attempt, handler, outcome);
+      // The slot is held from the start record to the handler's end; the
+      // outcome's write and the ack happen outside it.
+      const outcome = await this.#slots(async (): Promise<Outcome | 'not started' | 'duplicate'> => {
+        if (!this.#starting) return 'not started';
+        if (!(await this.#begin(message, queue, attempt, receivedAt))) return 'duplicate';
+        return task.ending ? endedOutcome(task.ending, 0) : this.#run(handler, message, attempt, task);
+      });
+      if (outcome === 'not started') return false;
+      if (outcome !== 'duplicate') await this.#conclude(delivery, message, queue, attempt, handler, outcome);
+      return true;
     } finally {
       if (this.#running.get(message.id) === task) this.#running.delete(message.id);
     }
   }
 
-  /** Records RECEIVED+STARTED; false when the delivery is a duplicate that must not run. */
-  async #begin(message: TaskMessage, queue: string, attempt: number, now: number): Promise<boolean> {
-    const fields = { received: now, started: now, worker: this.#deps.config.workerName };
+  /** Records STARTED (and when it was received); false when the delivery is a duplicate that must not run. */
+  async #begin(message: TaskMessage, queue: string, attempt: number, receivedAt: number): Promise<boolean> {
+    const now = Date.now();
+    const fields = { received: receivedAt, started: now, worker: this.#deps.config.workerName };
     const outcome = await this.#record(message, queue, 'STARTED', attempt, fields, now);
     if (outcome.applied) return true;
     this.#deps.metrics.duplicates.inc({ reason: outcome.reason });
@@ -199,7 +229,7 @@ export class TaskProcessor {
       const ran = this.#invoke(handler, message, attempt, task, startedAt);
       const outcome = await Promise.race([
         ran,
-        task.ended.then((ending) => endedOutcome(ending, (performance.now() - startedAt) / 1000)),
+        task.ended.then((ending) => endedOutcome(ending, secondsSince(startedAt))),
       ]);
       if (task.ending !== null) {
         logger.warn(
@@ -212,7 +242,7 @@ export class TaskProcessor {
       clearTimeout(soft);
       clearTimeout(hard);
       metrics.active.dec();
-      metrics.runtime.observe({ type: message.task }, (performance.now() - startedAt) / 1000);
+      metrics.runtime.observe({ type: message.task }, secondsSince(startedAt));
     }
   }
 
@@ -227,10 +257,10 @@ export class TaskProcessor {
     try {
       this.#deps.registry.validateKwargs(message.task, message.kwargs);
       const value: unknown = await handler.run(message.kwargs, this.#context(message, attempt, task));
-      const runtime = (performance.now() - startedAt) / 1000;
+      const runtime = secondsSince(startedAt);
       return { state: 'SUCCESS', fields: { result: serialise(value), finished: Date.now(), runtime } };
     } catch (thrown) {
-      const runtime = (performance.now() - startedAt) / 1000;
+      const runtime = secondsSince(startedAt);
       // A handler that stopped because its signal aborted failed for the
       // signal's reason (soft limit, revocation), whatever it threw on the
       // way out, unless it asked for a retry or a rejection itself.
@@ -437,6 +467,14 @@ function identityOf(message: TaskMessage, queue: string, now: number): FieldValu
 
 function endedOutcome(ending: Ending, runtime: number): Outcome {
   return { state: ending.state, fields: { ...failureFields(ending.error, Date.now()), runtime }, error: ending.error };
+}
+
+/**
+ * Seconds elapsed since `startedAt` (a performance.now() reading), to the
+ * microsecond: finer digits are noise, and each one is a byte in every record.
+ */
+function secondsSince(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1000) / 1e6;
 }
 
 /** A timer for a limit in seconds; none when there is no limit (or one no timer can hold). */
