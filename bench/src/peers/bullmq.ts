@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Settings } from '../settings.js';
 import { spawnChild, type Child } from '../util/proc.js';
 import { redisOptionsFromUrl } from '../util/redis-options.js';
-import { hex, waitFor } from '../util/time.js';
+import { hex, waitForCount } from '../util/time.js';
 
 export function newQueueName(): string {
   return `bench-${hex()}`;
@@ -61,12 +61,15 @@ export function completedKey(name: string): string {
   return `bull:${name}:completed`;
 }
 
-export async function waitForCompleted(redis: Redis, name: string, count: number, timeoutMs: number): Promise<void> {
-  await waitFor(
-    `${count} completed jobs in ${name}`,
-    async () => ((await redis.zcard(completedKey(name))) >= count ? true : undefined),
-    { timeoutMs, intervalMs: 25 },
-  );
+export async function waitForCompleted(
+  redis: Redis,
+  name: string,
+  count: number,
+  timeoutMs: number,
+  onCount?: (count: number) => void,
+): Promise<void> {
+  const what = `${count} completed jobs in ${name}`;
+  await waitForCount(what, () => redis.zcard(completedKey(name)), count, timeoutMs, onCount);
 }
 
 export async function completedWindow(redis: Redis, name: string): Promise<{ first: number; last: number }> {

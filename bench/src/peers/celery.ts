@@ -14,7 +14,7 @@ import type { Settings } from '../settings.js';
 import { deleteAmqp, type AmqpHandle } from '../util/amqp.js';
 import { runToEnd, spawnChild, type Child } from '../util/proc.js';
 import { deleteKeys, scanKeys } from '../util/redis.js';
-import { hex, waitFor } from '../util/time.js';
+import { hex, waitForCount } from '../util/time.js';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -169,12 +169,14 @@ export function resultCount(resultRedis: Redis): Promise<number> {
   return resultRedis.dbsize();
 }
 
-export async function waitForResults(resultRedis: Redis, target: number, timeoutMs: number): Promise<void> {
-  await waitFor(
-    `${target} keys in Celery's result database`,
-    async () => ((await resultRedis.dbsize()) >= target ? true : undefined),
-    { timeoutMs, intervalMs: 25 },
-  );
+export async function waitForResults(
+  resultRedis: Redis,
+  target: number,
+  timeoutMs: number,
+  onCount?: (keys: number) => void,
+): Promise<void> {
+  const what = `${target} keys in Celery's result database`;
+  await waitForCount(what, () => resultRedis.dbsize(), target, timeoutMs, onCount);
 }
 
 /**

@@ -19,7 +19,7 @@ import type { Settings } from '../settings.js';
 import type { AmqpHandle } from '../util/amqp.js';
 import { freePort, spawnChild, waitHttpReady, type Child } from '../util/proc.js';
 import { deleteKeys } from '../util/redis.js';
-import { hex, waitFor } from '../util/time.js';
+import { hex, waitForCount } from '../util/time.js';
 
 export interface ConveyorRole {
   child: Child;
@@ -113,12 +113,15 @@ export async function successWindow(redis: Redis, prefix: string): Promise<{ fir
   return { first: Number(first[1]), last: Number(last[1]) };
 }
 
-export async function waitForSuccess(redis: Redis, prefix: string, count: number, timeoutMs: number): Promise<void> {
-  await waitFor(
-    `${count} SUCCESS tasks under ${prefix}`,
-    async () => ((await successCount(redis, prefix)) >= count ? true : undefined),
-    { timeoutMs, intervalMs: 25 },
-  );
+export async function waitForSuccess(
+  redis: Redis,
+  prefix: string,
+  count: number,
+  timeoutMs: number,
+  onCount?: (count: number) => void,
+): Promise<void> {
+  const what = `${count} SUCCESS tasks under ${prefix}`;
+  await waitForCount(what, () => successCount(redis, prefix), count, timeoutMs, onCount);
 }
 
 /** Deletes the run's topology (queues first, then exchanges) and every `prefix:*` key. */

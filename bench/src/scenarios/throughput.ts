@@ -36,6 +36,7 @@ import {
   waitForResults,
 } from '../peers/celery.js';
 import { rawThroughput } from '../peers/raw.js';
+import { CPU_ROLES, CpuMeter, type CpuPerTask, type CpuRole } from '../util/cpu.js';
 import type { Child } from '../util/proc.js';
 import { forEachRun, type Context } from './context.js';
 
@@ -52,7 +53,12 @@ export const RATE_WITH_STARTUP = { metric: 'tasks/s incl. start-up', better: 'hi
 export interface Rate {
   rate: number;
   withStartup: number;
+  /** CPU µs per task by process role, between 10 % and 90 % of the tasks finished. */
+  cpu: CpuPerTask | null;
 }
+
+/** The CPU metric of one role, e.g. "RabbitMQ CPU µs/task". */
+export const cpuMetric = (role: CpuRole | 'total') => ({ metric: `${role} CPU µs/task`, better: 'lower' }) as const;
 
 /** Time allowed for N tasks to finish: at least 100 tasks/s, plus a minute for start-up. */
 const finishTimeout = (tasks: number) => 60_000 + tasks * 10;
@@ -92,10 +98,18 @@ export async function conveyorThroughput(
       const role = await startWorker(settings, prefix, concurrency);
       return { ...role, stop: () => role.child.stop() };
     });
-    await waitForSuccess(redis, prefix, tasks, finishTimeout(tasks));
+    const meter = new CpuMeter(
+      workers.map((w) => w.child.pid),
+      tasks,
+    );
+    await waitForSuccess(redis, prefix, tasks, finishTimeout(tasks), (n) => meter.observe(n));
     const done = Date.now();
     const { first, last } = await successWindow(redis, prefix);
-    return { rate: windowRate(tasks, first, last), withStartup: tasks / ((done - spawned) / 1000) };
+    return {
+      rate: windowRate(tasks, first, last),
+      withStartup: tasks / ((done - spawned) / 1000),
+      cpu: meter.perTask,
+    };
   } finally {
     await Promise.all(workers.map((w) => w.child.stop()));
     if (producerOpen) await producer.close().catch(() => undefined);
@@ -112,10 +126,15 @@ export async function bullmqThroughput(ctx: Context, tasks: number, concurrency:
     await addNoops(queue, tasks);
     const spawned = Date.now();
     worker = await startBullWorker(settings, name, concurrency);
-    await waitForCompleted(redis, name, tasks, finishTimeout(tasks));
+    const meter = new CpuMeter([worker.pid], tasks);
+    await waitForCompleted(redis, name, tasks, finishTimeout(tasks), (n) => meter.observe(n));
     const done = Date.now();
     const { first, last } = await completedWindow(redis, name);
-    return { rate: windowRate(tasks, first, last), withStartup: tasks / ((done - spawned) / 1000) };
+    return {
+      rate: windowRate(tasks, first, last),
+      withStartup: tasks / ((done - spawned) / 1000),
+      cpu: withoutRabbitMq(meter.perTask),
+    };
   } finally {
     await worker?.stop();
     await cleanupQueue(queue);
@@ -132,15 +151,42 @@ export async function celeryThroughput(ctx: Context, tasks: number): Promise<Rat
     await celerySend(settings, queue, tasks);
     const spawned = Date.now();
     worker = await startCeleryWorker(settings, queue);
-    await waitForResults(results, before + tasks, finishTimeout(tasks));
+    const meter = new CpuMeter([worker.pid], tasks);
+    await waitForResults(results, before + tasks, finishTimeout(tasks), (keys) => meter.observe(keys - before));
     const done = Date.now();
     const { success, first, last } = await resultWindow(results, queue);
     if (success !== tasks) throw new Error(`Celery stored ${success} SUCCESS results, expected ${tasks}`);
-    return { rate: windowRate(tasks, first, last), withStartup: tasks / ((done - spawned) / 1000) };
+    return {
+      rate: windowRate(tasks, first, last),
+      withStartup: tasks / ((done - spawned) / 1000),
+      cpu: meter.perTask,
+    };
   } finally {
     if (worker) await stopCeleryWorker(worker);
     await cleanupCelery(amqp, results, queue);
   }
+}
+
+/** BullMQ does not use RabbitMQ: whatever the broker did meanwhile belongs to no one's task. */
+function withoutRabbitMq(cpu: CpuPerTask | null): CpuPerTask | null {
+  if (cpu === null) return null;
+  const rest = { ...cpu };
+  delete rest.RabbitMQ;
+  return rest;
+}
+
+function addRate(ctx: Context, subject: string, rate: Rate): void {
+  ctx.results.add('throughput', subject, RATE, rate.rate);
+  ctx.results.add('throughput', subject, RATE_WITH_STARTUP, rate.withStartup);
+  if (rate.cpu === null) return;
+  let total = 0;
+  for (const role of CPU_ROLES) {
+    const value = rate.cpu[role];
+    if (value === undefined) continue;
+    ctx.results.add('throughput', subject, cpuMetric(role), value);
+    total += value;
+  }
+  ctx.results.add('throughput', subject, cpuMetric('total'), total);
 }
 
 export async function runThroughput(ctx: Context): Promise<void> {
@@ -148,19 +194,9 @@ export async function runThroughput(ctx: Context): Promise<void> {
   const { results } = ctx;
   ctx.log(`throughput: ${tasks} no-op tasks (Celery ${celeryTasks}), concurrency ${concurrency}, one worker process`);
   await forEachRun(ctx, async () => {
-    const c = await conveyorThroughput(ctx, { tasks, concurrency, processes: 1 });
-    results.add('throughput', SUBJECTS.conveyor, RATE, c.rate);
-    results.add('throughput', SUBJECTS.conveyor, RATE_WITH_STARTUP, c.withStartup);
-
-    const b = await bullmqThroughput(ctx, tasks, concurrency);
-    results.add('throughput', SUBJECTS.bullmq, RATE, b.rate);
-    results.add('throughput', SUBJECTS.bullmq, RATE_WITH_STARTUP, b.withStartup);
-
-    if (ctx.celeryRedis) {
-      const p = await celeryThroughput(ctx, celeryTasks);
-      results.add('throughput', SUBJECTS.celery, RATE, p.rate);
-      results.add('throughput', SUBJECTS.celery, RATE_WITH_STARTUP, p.withStartup);
-    }
+    addRate(ctx, SUBJECTS.conveyor, await conveyorThroughput(ctx, { tasks, concurrency, processes: 1 }));
+    addRate(ctx, SUBJECTS.bullmq, await bullmqThroughput(ctx, tasks, concurrency));
+    if (ctx.celeryRedis) addRate(ctx, SUBJECTS.celery, await celeryThroughput(ctx, celeryTasks));
 
     const raw = await rawThroughput(ctx.amqp, ctx.settings.redisUrl, tasks, concurrency);
     results.add('throughput', SUBJECTS.raw, RATE, raw.rate);

@@ -22,6 +22,25 @@ export async function waitFor<T>(
   }
 }
 
+/** Polls `count` until it reaches `target`, handing every reading to `onCount` (progress, CPU sampling). */
+export async function waitForCount(
+  what: string,
+  count: () => Promise<number>,
+  target: number,
+  timeoutMs: number,
+  onCount?: (count: number) => void,
+): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      const n = await count();
+      onCount?.(n);
+      return n >= target ? true : undefined;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
+}
+
 /** A short random hex string for unique names (`bench-<hex>`). */
 export function hex(bytes = 4): string {
   return randomBytes(bytes).toString('hex');
