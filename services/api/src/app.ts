@@ -5,7 +5,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { createLogger, type Config, type Logger } from '@conveyor/shared';
-import { registerAjvFormats, TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { registerErrorHandlers } from './errors.js';
@@ -16,6 +16,7 @@ import { taskStorePlugin } from './plugins/task-store.js';
 import { healthRoutes } from './routes/health.js';
 import { taskTypeRoutes } from './routes/task-types.js';
 import { taskRoutes } from './routes/tasks.js';
+import { validatorCompiler } from './validation.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,7 +44,7 @@ export function buildApp({ config, logger = createLogger(config), hostname = osH
     bodyLimit: config.maxBodyBytes,
   })
     // TypeBox's own checker: no type coercion and no silent removal of unknown body fields.
-    .setValidatorCompiler(TypeBoxValidatorCompiler)
+    .setValidatorCompiler(validatorCompiler)
     .withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('config', config);

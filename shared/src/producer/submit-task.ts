@@ -146,9 +146,9 @@ export async function submitPrepared(
     eta,
     expires,
     timelimit: [type.timeLimit.hardSeconds, type.timeLimit.softSeconds],
-    ...(prepared.priority === undefined ? {} : { priority: prepared.priority }),
-    ...(prepared.retry === undefined ? {} : { retryPolicy: prepared.retry }),
   });
+  if (prepared.priority !== undefined) message.priority = prepared.priority;
+  if (prepared.retry !== undefined) message.retryPolicy = prepared.retry;
   try {
     await withTimeout(publisher.publish(message, queue), CONFIRM_TIMEOUT_MS);
   } catch (error) {
@@ -226,14 +226,10 @@ function brokerUnavailable(cause: unknown): Error {
   return new Errors.BROKER_UNAVAILABLE(reason.replace(/^The message broker is unavailable: /, ''), { cause });
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no confirm within ${ms} ms`)), ms);
+/** No race() and no extra async frame: this runs on every submit. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no confirm within ${ms} ms`)), ms);
+    promise.finally(() => clearTimeout(timer)).then(resolve, reject);
   });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -7,7 +7,7 @@
  * `timelimit` is `[hard, soft]` seconds: Celery's code uses that order
  * (`as_task_v2`, `worker/request.py`), its protocol document the reverse.
  */
-import type { MessageProperties, Options } from 'amqplib';
+import type { MessageProperties } from 'amqplib';
 import { Errors } from '../errors.js';
 import { parseRetryOverride } from '../tasks/retry-policy.js';
 import type { RetryPolicy } from '../tasks/task-type.js';
@@ -92,9 +92,22 @@ export interface TaskProperties {
   headers?: Record<string, unknown>;
 }
 
+/**
+ * The publish options of a task message: these fields only, headers always
+ * set (TaskPublisher sends them to amqplib's encoder as they are).
+ */
+export interface TaskPublishOptions {
+  contentType?: string;
+  contentEncoding?: string;
+  correlationId?: string;
+  deliveryMode: 2;
+  priority?: number;
+  headers: Record<string, unknown>;
+}
+
 export interface EncodedMessage {
   content: Buffer;
-  options: Options.Publish;
+  options: TaskPublishOptions;
   /** The same object as `options.headers`, typed, for callers that add routing headers. */
   headers: Record<string, unknown>;
 }
@@ -126,7 +139,7 @@ export function encodeTask(message: TaskMessage): EncodedMessage {
     }
     headers[RETRY_POLICY_HEADER] = override;
   }
-  const options: Options.Publish = {
+  const options: TaskPublishOptions = {
     contentType: 'application/json',
     contentEncoding: 'utf-8',
     correlationId: message.id,
