@@ -8,6 +8,7 @@
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { Errors } from '../errors.js';
+import { settleWithin } from '../settle-within.js';
 import { encodeTask, type TaskMessage, type TaskProperties, type TaskPublishOptions } from '../protocol/celery-v2.js';
 import { superviseChannel } from './broker-connection.js';
 import { assertTopology, DELAY_HEADER, delayTierFor, type Topology } from './topology.js';
@@ -19,6 +20,9 @@ export const DeadLetterHeaders = {
   queue: 'x-conveyor-original-queue',
   at: 'x-conveyor-dead-lettered-at',
 } as const;
+
+/** How long closing waits for outstanding confirms. */
+const CLOSE_CONFIRM_WAIT_MS = 5000;
 
 /**
  * The amqplib Channel internals a direct publish uses (amqplib is pinned to an
@@ -112,10 +116,17 @@ export class TaskPublisher {
     });
   }
 
+  /**
+   * Closes the channel once the publishes already sent are confirmed (for at
+   * most CLOSE_CONFIRM_WAIT_MS): closing it under them would fail a submit
+   * whose message the broker may already hold, and drop its record.
+   */
   async close(): Promise<void> {
     const channel = this.#channel;
     this.#channel = null;
-    await channel?.close().catch(() => undefined);
+    if (!channel) return;
+    await settleWithin(channel.waitForConfirms(), CLOSE_CONFIRM_WAIT_MS);
+    await channel.close().catch(() => undefined);
   }
 
   #confirm(exchange: string, routingKey: string, content: Buffer, options: TaskPublishOptions): Promise<void> {
