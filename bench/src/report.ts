@@ -251,7 +251,7 @@ export function scenarioTitle(s: ScenarioName, settings: Settings): string {
     case 'throughput':
       return `Throughput: ${format(settings.throughput.tasks)} no-op tasks (Celery ${format(settings.throughput.celeryTasks)}) queued, then one worker process at concurrency ${settings.throughput.concurrency} (Celery: prefork, ${settings.cores} processes)`;
     case 'http-submit':
-      return `HTTP submit: POST /api/tasks under autocannon, ${settings.http.durationSeconds} s per point, no worker consuming (as during the raw publish)`;
+      return `HTTP submit: POST /api/tasks under autocannon, ${settings.http.durationSeconds} s per point, worker draining`;
     case 'latency':
       return `Latency: ${format(settings.latency.iterations)} sequential submit → result round trips of a no-op`;
     case 'scaling':

@@ -1,18 +1,14 @@
 /**
- * HTTP submit: `POST /api/tasks` (a noop) on a real api process under
- * autocannon's closed loop at several connection counts; beside it the same
- * load on a bare Fastify route in a process of its own (the HTTP ceiling),
- * and the raw confirmed-publish rate of this broker measured in the same run
- * (every 202 waits for a confirm). Last, Conveyor at half that raw rate
- * (autocannon overallRate): the p99 a moderately loaded api gives.
- *
- * No worker consumes meanwhile, as no consumer does during the raw publish:
- * on a machine whose cores the api, the broker, Redis and the load generator
- * already share, a draining worker would measure the throughput scenario
- * again, not the submit path. The tasks stay queued until the run's cleanup.
+ * HTTP submit: `POST /api/tasks` (a noop) on a real api process, with a
+ * worker draining the queue, under autocannon's closed loop at several
+ * connection counts; beside it the same load on a bare Fastify route in a
+ * process of its own (the HTTP ceiling), and the raw confirmed-publish rate
+ * of this broker measured in the same run (every 202 waits for a confirm).
+ * Last, Conveyor at half that raw rate (autocannon overallRate): the p99 a
+ * moderately loaded api gives.
  */
 import { join } from 'node:path';
-import { cleanupConveyor, newPrefix, startRole, type ConveyorRole } from '../peers/conveyor.js';
+import { cleanupConveyor, newPrefix, startRole, startWorker, type ConveyorRole } from '../peers/conveyor.js';
 import { conveyorMessage } from '../peers/raw.js';
 import { publishConfirmed } from '../util/amqp.js';
 import { load, type LoadResult } from '../util/load.js';
@@ -87,8 +83,10 @@ export async function runHttpSubmit(ctx: Context): Promise<void> {
     ctx.results.add(SCENARIO, HTTP_SUBJECTS.raw, RPS, rawRate);
 
     const prefix = newPrefix();
+    let worker: ConveyorRole | null = null;
     let api: ConveyorRole | null = null;
     try {
+      worker = await startWorker(ctx.settings, prefix, 50);
       api = await startRole(ctx.settings, 'api', prefix);
       const url = `${api.url}/api/tasks`;
       await load({ url, body: BODY, connections: maxConnections, durationSeconds: warmupSeconds });
@@ -102,6 +100,7 @@ export async function runHttpSubmit(ctx: Context): Promise<void> {
       ctx.results.add(SCENARIO, HTTP_SUBJECTS.half, OFFERED, offered);
     } finally {
       await api?.child.stop();
+      await worker?.child.stop();
       await cleanupConveyor(ctx.amqp, ctx.redis, prefix);
     }
 
