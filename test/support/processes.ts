@@ -8,10 +8,10 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import getPort from 'get-port';
 import { sleep } from './wait.js';
 
 export type RoleName = 'api' | 'worker';
@@ -83,18 +83,6 @@ const running: Set<Tracked> =
     return set;
   })();
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * Starts a role with `env` (see testEnv in services.ts) on a free port
  * (unless env.PORT is given) and waits until it reports ready. On a start-up
@@ -133,7 +121,7 @@ async function startProcess(
   env: Readonly<Record<string, string>>,
   { readyTimeoutMs = 30_000, waitReady = true }: StartRoleOptions,
 ): Promise<RunningRole> {
-  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort();
+  const port = env.PORT !== undefined ? Number(env.PORT) : await getPort({ host: '127.0.0.1' });
   const childEnv: Record<string, string> = {};
   for (const name of INHERITED) {
     const value = process.env[name];

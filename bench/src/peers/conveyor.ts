@@ -5,6 +5,7 @@
  * `prefix:*` keys).
  */
 import { join } from 'node:path';
+import getPort from 'get-port';
 import {
   buildTopology,
   createLogger,
@@ -17,7 +18,7 @@ import {
 import type { Redis } from 'ioredis';
 import type { Settings } from '../settings.js';
 import type { AmqpHandle } from '../util/amqp.js';
-import { freePort, spawnChild, waitHttpReady, type Child } from '../util/proc.js';
+import { spawnChild, waitHttpReady, type Child } from '../util/proc.js';
 import { deleteKeys } from '../util/redis.js';
 import { hex, waitForCount } from '../util/time.js';
 
@@ -51,7 +52,7 @@ export async function startRole(
   prefix: string,
   extra: Record<string, string> = {},
 ): Promise<ConveyorRole> {
-  const port = await freePort();
+  const port = await getPort({ host: '127.0.0.1' });
   const entry = join(settings.repoRoot, 'services', role, 'dist', 'server.js');
   const child = spawnChild(`conveyor-${role}`, process.execPath, [entry], {
     cwd: settings.repoRoot,

@@ -8,11 +8,12 @@
  * moderately loaded api gives.
  */
 import { join } from 'node:path';
+import getPort from 'get-port';
 import { cleanupConveyor, newPrefix, startRole, startWorker, type ConveyorRole } from '../peers/conveyor.js';
 import { conveyorMessage } from '../peers/raw.js';
 import { publishConfirmed } from '../util/amqp.js';
 import { load, type LoadResult } from '../util/load.js';
-import { freePort, spawnChild, type Child } from '../util/proc.js';
+import { spawnChild, type Child } from '../util/proc.js';
 import { hex } from '../util/time.js';
 import type { ScenarioName } from '../settings.js';
 import { forEachRun, type Context } from './context.js';
@@ -55,7 +56,7 @@ function record(ctx: Context, subject: string, r: LoadResult): void {
 }
 
 async function startBare(ctx: Context): Promise<{ child: Child; url: string }> {
-  const port = await freePort();
+  const port = await getPort({ host: '127.0.0.1' });
   const child = spawnChild(
     'bare-fastify',
     process.execPath,

@@ -101,6 +101,7 @@ export async function conveyorThroughput(
     const meter = new CpuMeter(
       workers.map((w) => w.child.pid),
       tasks,
+      ['RabbitMQ', 'Redis'],
     );
     await waitForSuccess(redis, prefix, tasks, finishTimeout(tasks), (n) => meter.observe(n));
     const done = Date.now();
@@ -126,14 +127,15 @@ export async function bullmqThroughput(ctx: Context, tasks: number, concurrency:
     await addNoops(queue, tasks);
     const spawned = Date.now();
     worker = await startBullWorker(settings, name, concurrency);
-    const meter = new CpuMeter([worker.pid], tasks);
+    // BullMQ does not use RabbitMQ: what the broker did meanwhile belongs to no one's task.
+    const meter = new CpuMeter([worker.pid], tasks, ['Redis']);
     await waitForCompleted(redis, name, tasks, finishTimeout(tasks), (n) => meter.observe(n));
     const done = Date.now();
     const { first, last } = await completedWindow(redis, name);
     return {
       rate: windowRate(tasks, first, last),
       withStartup: tasks / ((done - spawned) / 1000),
-      cpu: withoutRabbitMq(meter.perTask),
+      cpu: meter.perTask,
     };
   } finally {
     await worker?.stop();
@@ -151,7 +153,7 @@ export async function celeryThroughput(ctx: Context, tasks: number): Promise<Rat
     await celerySend(settings, queue, tasks);
     const spawned = Date.now();
     worker = await startCeleryWorker(settings, queue);
-    const meter = new CpuMeter([worker.pid], tasks);
+    const meter = new CpuMeter([worker.pid], tasks, ['RabbitMQ', 'Redis']);
     await waitForResults(results, before + tasks, finishTimeout(tasks), (keys) => meter.observe(keys - before));
     const done = Date.now();
     const { success, first, last } = await resultWindow(results, queue);
@@ -165,14 +167,6 @@ export async function celeryThroughput(ctx: Context, tasks: number): Promise<Rat
     if (worker) await stopCeleryWorker(worker);
     await cleanupCelery(amqp, results, queue);
   }
-}
-
-/** BullMQ does not use RabbitMQ: whatever the broker did meanwhile belongs to no one's task. */
-function withoutRabbitMq(cpu: CpuPerTask | null): CpuPerTask | null {
-  if (cpu === null) return null;
-  const rest = { ...cpu };
-  delete rest.RabbitMQ;
-  return rest;
 }
 
 function addRate(ctx: Context, subject: string, rate: Rate): void {

@@ -13,9 +13,10 @@ const TICKS_PER_SECOND = 100;
 
 export const CPU_ROLES = ['worker', 'RabbitMQ', 'Redis'] as const;
 export type CpuRole = (typeof CPU_ROLES)[number];
+export type ServerRole = Exclude<CpuRole, 'worker'>;
 
 /** The server processes, by their command name. */
-const SERVER_COMMANDS: Record<Exclude<CpuRole, 'worker'>, string> = { RabbitMQ: 'beam.smp', Redis: 'redis-server' };
+const SERVER_COMMANDS: Record<ServerRole, string> = { RabbitMQ: 'beam.smp', Redis: 'redis-server' };
 
 interface ProcStat {
   pid: number;
@@ -56,14 +57,19 @@ export type CpuPerTask = Partial<Record<CpuRole, number>>;
 
 export class CpuMeter {
   readonly #workerPids: readonly number[];
+  readonly #servers: readonly ServerRole[];
   readonly #target: number;
   #first: { finished: number; seconds: CpuPerTask } | null = null;
   #result: CpuPerTask | null = null;
 
-  /** `workerPids`: the worker processes of the run; `target`: the tasks it will finish. */
-  constructor(workerPids: readonly number[], target: number) {
+  /**
+   * `workerPids`: the worker processes of the run; `target`: the tasks it
+   * will finish; `servers`: the servers the system under test uses.
+   */
+  constructor(workerPids: readonly number[], target: number, servers: readonly ServerRole[]) {
     this.#workerPids = workerPids;
     this.#target = target;
+    this.#servers = servers;
   }
 
   /** Call with every count of finished tasks the run polls; samples at the 10 % and 90 % marks. */
@@ -88,11 +94,15 @@ export class CpuMeter {
     return this.#result;
   }
 
-  /** CPU seconds so far of the workers (with descendants) and of each local server found. */
+  /** CPU seconds so far of the workers (with descendants) and of each of the servers found locally. */
   #sample(): CpuPerTask {
     const processes = allProcesses();
     const children = new Map<number, ProcStat[]>();
-    for (const p of processes) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+    for (const p of processes) {
+      const siblings = children.get(p.ppid);
+      if (siblings) siblings.push(p);
+      else children.set(p.ppid, [p]);
+    }
     let workerTicks = 0;
     const pending = this.#workerPids.map((pid) => readStat(pid)).filter((p) => p !== null);
     while (pending.length > 0) {
@@ -101,8 +111,8 @@ export class CpuMeter {
       pending.push(...(children.get(p.pid) ?? []));
     }
     const seconds: CpuPerTask = { worker: workerTicks / TICKS_PER_SECOND };
-    for (const [role, command] of Object.entries(SERVER_COMMANDS) as [Exclude<CpuRole, 'worker'>, string][]) {
-      const servers = processes.filter((p) => p.command === command);
+    for (const role of this.#servers) {
+      const servers = processes.filter((p) => p.command === SERVER_COMMANDS[role]);
       if (servers.length > 0) seconds[role] = servers.reduce((sum, p) => sum + p.ticks, 0) / TICKS_PER_SECOND;
     }
     return seconds;

@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { sleep } from './time.js';
 
@@ -165,18 +164,6 @@ export async function runToEnd(
   }
   if (child.exitCode !== 0) throw new Error(`${name} exited with ${child.exitCode}\n${tail(child.stderr)}`);
   return child.stdout.join('\n');
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Resident set size of `pid` in bytes (VmRSS from /proc), or null once it is gone. */
