@@ -84,6 +84,10 @@ for i, t in ipairs(batch) do
     end
     -- A success after retries keeps no error of an earlier attempt (their history is kept apart).
     if new == 'SUCCESS' and attempt > 1 then redis.call('HDEL', key, 'error', 'errorCode', 'traceback') end
+    -- A run starts with no progress: a retry or a redelivery does not show the previous run's.
+    if new == 'STARTED' and (attempt > 1 or state == 'STARTED') then
+      redis.call('HDEL', key, 'progress', 'progressMessage')
+    end
 
     redis.call('ZADD', KEYS[INDEX[new]], now, id)
     if RANK[new] >= 3 then counted[new] = (counted[new] or 0) + 1 end

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskStore, type TaskState } from '@conveyor/shared';
+import { TaskStore, writeTaskProgress, type TaskState } from '@conveyor/shared';
 import { connectRedis, useTestPrefix } from '../support/services.js';
 
 const prefix = useTestPrefix();
@@ -88,6 +88,22 @@ describe('TaskStore.transition', () => {
     expect(await store.transition(id, 'STARTED', 2, {})).toEqual({ applied: true, state: 'STARTED' });
     expect((await store.get(id))?.attempts).toBe(2);
     expect(await indexesOf(id)).toEqual(['STARTED']);
+  });
+
+  it("starts every run with no progress: a retry or a redelivery does not show the previous run's", async () => {
+    const id = randomUUID();
+    await store.transition(id, 'PENDING', 0, {}, identity());
+    await store.transition(id, 'STARTED', 1, {});
+    expect(await writeTaskProgress(redis, store.keys, id, 40, 'first run')).toBe('written');
+    // A redelivery of the same attempt after a crash.
+    await store.transition(id, 'STARTED', 1, { worker: 'w2' });
+    expect(await store.get(id)).toMatchObject({ progress: null, progressMessage: null });
+    expect(await writeTaskProgress(redis, store.keys, id, 70, 'second run')).toBe('written');
+    await store.transition(id, 'RETRY', 1, { error: 'boom' });
+    // RETRY keeps the progress the failed run reached; the next attempt starts from nothing.
+    expect(await store.get(id)).toMatchObject({ progress: 70, progressMessage: 'second run' });
+    await store.transition(id, 'STARTED', 2, {});
+    expect(await store.get(id)).toMatchObject({ state: 'STARTED', progress: null, progressMessage: null });
   });
 
   it('asks for identity fields when it has never seen the task, and keeps the first ones', async () => {

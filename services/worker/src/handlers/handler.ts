@@ -24,7 +24,8 @@ export interface TaskContext {
   /**
    * Reports progress: percent (clamped to 0–100) and an optional message,
    * shown in the task record while it runs. Best effort: never rejects, and
-   * a report after the task finished is dropped.
+   * a report after the task finished is dropped. Each run starts with none:
+   * a retry or a redelivery does not show the previous run's.
    */
   progress(percent: number, message?: string): Promise<void>;
   /**
