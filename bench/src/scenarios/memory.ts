@@ -7,7 +7,9 @@
  *    sampled every second from /proc. Reported over the last 90 % of the run
  *    (samples taken after 10 % of the tasks finished, once JIT and pools have
  *    warmed up): first, last, min, max, and the spread (max - min) / min.
- *    One run: it is a soak, not a race.
+ *    One run: it is a soak, not a race. Then a second soak with the worker
+ *    started with FLAT_HEAP_FLAGS, the memory-for-CPU trade an operator can
+ *    choose (its CPU cost shows in the throughput scenario).
  *
  * 2. Redis bytes per finished task: INFO memory `used_memory` before and
  *    after N tasks (worker running and idle at both reads), divided by N,
@@ -19,6 +21,7 @@
 import {
   cleanupConveyor,
   connectProducer,
+  FLAT_HEAP_FLAGS,
   newPrefix,
   startWorker,
   submitNoops,
@@ -39,6 +42,7 @@ const MiB = 1024 * 1024;
 
 export const MEMORY_SUBJECTS = {
   rss: 'Conveyor worker RSS',
+  rssFlatHeap: `Conveyor worker RSS, ${FLAT_HEAP_FLAGS.join(' ')}`,
   conveyorBytes: 'Conveyor Redis bytes/task',
   bullmqBytes: 'BullMQ Redis bytes/job',
 };
@@ -74,7 +78,7 @@ async function heapUsed(url: string): Promise<number | null> {
   }
 }
 
-async function soak(ctx: Context): Promise<void> {
+async function soak(ctx: Context, subject: string, nodeFlags: readonly string[]): Promise<void> {
   const { soakTasks, backlog } = ctx.settings.memory;
   const prefix = newPrefix();
   let worker: ConveyorRole | null = null;
@@ -84,7 +88,7 @@ async function soak(ctx: Context): Promise<void> {
   let sampler: Promise<void> = Promise.resolve();
   try {
     // Results must outlive the run so that Redis, not the TTL, holds them all (a week).
-    worker = await startWorker(ctx.settings, prefix, 50, { RESULT_TTL_SECONDS: '604800' });
+    worker = await startWorker(ctx.settings, prefix, 50, { RESULT_TTL_SECONDS: '604800' }, nodeFlags);
     producer = await connectProducer(ctx.settings, prefix);
     const pid = worker.child.pid;
     const { url } = worker;
@@ -142,21 +146,22 @@ async function soak(ctx: Context): Promise<void> {
     const min = Math.min(...rss);
     const max = Math.max(...rss);
     const { results } = ctx;
-    results.add(SCENARIO, MEMORY_SUBJECTS.rss, MEMORY_METRICS.tasks, soakTasks);
-    results.add(SCENARIO, MEMORY_SUBJECTS.rss, MEMORY_METRICS.rate, soakTasks / elapsed);
-    results.add(SCENARIO, MEMORY_SUBJECTS.rss, MEMORY_METRICS.first, rss[0]! / MiB);
-    results.add(SCENARIO, MEMORY_SUBJECTS.rss, MEMORY_METRICS.last, rss.at(-1)! / MiB);
-    results.add(SCENARIO, MEMORY_SUBJECTS.rss, MEMORY_METRICS.min, min / MiB);
-    results.add(SCENARIO, MEMORY_SUBJECTS.rss, MEMORY_METRICS.max, max / MiB);
-    results.add(SCENARIO, MEMORY_SUBJECTS.rss, MEMORY_METRICS.spread, ((max - min) / min) * 100);
+    results.add(SCENARIO, subject, MEMORY_METRICS.tasks, soakTasks);
+    results.add(SCENARIO, subject, MEMORY_METRICS.rate, soakTasks / elapsed);
+    results.add(SCENARIO, subject, MEMORY_METRICS.first, rss[0]! / MiB);
+    results.add(SCENARIO, subject, MEMORY_METRICS.last, rss.at(-1)! / MiB);
+    results.add(SCENARIO, subject, MEMORY_METRICS.min, min / MiB);
+    results.add(SCENARIO, subject, MEMORY_METRICS.max, max / MiB);
+    results.add(SCENARIO, subject, MEMORY_METRICS.spread, ((max - min) / min) * 100);
     const heap = tail.map((s) => s.heapUsed).filter((h): h is number => h !== null);
     if (heap.length >= 2) {
       results.note(
-        `worker V8 heap used over the same samples: first ${(heap[0]! / MiB).toFixed(1)} MiB, last ${(heap.at(-1)! / MiB).toFixed(1)} MiB, max ${(Math.max(...heap) / MiB).toFixed(1)} MiB`,
+        `${subject}: V8 heap used over the same samples: first ${(heap[0]! / MiB).toFixed(1)} MiB, last ${(heap.at(-1)! / MiB).toFixed(1)} MiB, max ${(Math.max(...heap) / MiB).toFixed(1)} MiB`,
       );
     }
     const mib = (v: number | null) => (v === null ? null : Math.round((v / MiB) * 10) / 10);
-    results.extras.soakSamplesMiB = samples.map((s) => ({ ...s, rss: mib(s.rss), heapUsed: mib(s.heapUsed) }));
+    const soakSamples = (results.extras.soakSamplesMiB ??= {}) as Record<string, unknown>;
+    soakSamples[subject] = samples.map((s) => ({ ...s, rss: mib(s.rss), heapUsed: mib(s.heapUsed) }));
   } finally {
     sampling = false;
     await sampler.catch(() => undefined);
@@ -245,6 +250,7 @@ export async function runMemory(ctx: Context): Promise<void> {
     ctx.results.add(SCENARIO, MEMORY_SUBJECTS.bullmqBytes, MEMORY_METRICS.usedMemory, b.delta);
     ctx.results.add(SCENARIO, MEMORY_SUBJECTS.bullmqBytes, MEMORY_METRICS.keyBytes, b.keys);
   });
-  ctx.log(`  soak: one run of ${soakTasks} tasks`);
-  await retryOnce(ctx, 'soak', () => soak(ctx));
+  ctx.log(`  soak: one run of ${soakTasks} tasks, then one with ${FLAT_HEAP_FLAGS.join(' ')}`);
+  await retryOnce(ctx, 'soak', () => soak(ctx, MEMORY_SUBJECTS.rss, []));
+  await retryOnce(ctx, 'soak', () => soak(ctx, MEMORY_SUBJECTS.rssFlatHeap, FLAT_HEAP_FLAGS));
 }

@@ -10,6 +10,7 @@
 import {
   cleanupConveyor,
   connectProducer,
+  FLAT_HEAP_FLAGS,
   newPrefix,
   startWorker,
   submitNoops,
@@ -42,6 +43,7 @@ import { forEachRun, type Context } from './context.js';
 
 export const SUBJECTS = {
   conveyor: 'Conveyor',
+  conveyorFlatHeap: `Conveyor, worker ${FLAT_HEAP_FLAGS.join(' ')}`,
   bullmq: 'BullMQ',
   celery: 'Celery prefork',
   raw: 'raw amqplib+Redis',
@@ -82,7 +84,12 @@ export async function startAll<T extends { stop(): Promise<void> }>(
 
 export async function conveyorThroughput(
   ctx: Context,
-  { tasks, concurrency, processes }: { tasks: number; concurrency: number; processes: number },
+  {
+    tasks,
+    concurrency,
+    processes,
+    nodeFlags = [],
+  }: { tasks: number; concurrency: number; processes: number; nodeFlags?: readonly string[] },
 ): Promise<Rate> {
   const { settings, redis, amqp } = ctx;
   const prefix = newPrefix();
@@ -95,7 +102,7 @@ export async function conveyorThroughput(
     producerOpen = false;
     const spawned = Date.now();
     workers = await startAll(processes, async () => {
-      const role = await startWorker(settings, prefix, concurrency);
+      const role = await startWorker(settings, prefix, concurrency, {}, nodeFlags);
       return { ...role, stop: () => role.child.stop() };
     });
     const meter = new CpuMeter(
@@ -189,6 +196,11 @@ export async function runThroughput(ctx: Context): Promise<void> {
   ctx.log(`throughput: ${tasks} no-op tasks (Celery ${celeryTasks}), concurrency ${concurrency}, one worker process`);
   await forEachRun(ctx, async () => {
     addRate(ctx, SUBJECTS.conveyor, await conveyorThroughput(ctx, { tasks, concurrency, processes: 1 }));
+    addRate(
+      ctx,
+      SUBJECTS.conveyorFlatHeap,
+      await conveyorThroughput(ctx, { tasks, concurrency, processes: 1, nodeFlags: FLAT_HEAP_FLAGS }),
+    );
     addRate(ctx, SUBJECTS.bullmq, await bullmqThroughput(ctx, tasks, concurrency));
     if (ctx.celeryRedis) addRate(ctx, SUBJECTS.celery, await celeryThroughput(ctx, celeryTasks));
 
