@@ -12,10 +12,10 @@ import { startRole, type RunningRole } from '../../../../test/support/processes.
 import { startSmtpSink, type SmtpSink } from '../../../../test/support/smtp.js';
 import { testEnv, useTestPrefix } from '../../../../test/support/services.js';
 import { waitFor } from '../../../../test/support/wait.js';
-import { Harness } from './harness.js';
+import { useHarness } from './harness.js';
 
 const prefix = useTestPrefix();
-let harness: Harness;
+const harness = useHarness(prefix);
 let worker: RunningRole;
 let workerEnv: Record<string, string>;
 
@@ -34,22 +34,20 @@ beforeAll(async () => {
       return hold.release;
     },
   });
-  harness = await Harness.open(prefix);
   workerEnv = testEnv(prefix, { WORKER_CONCURRENCY: 4, SMTP_URL: smtp.url });
   worker = await startRole('worker', workerEnv);
 });
 
 afterAll(async () => {
-  await harness?.close();
   await smtp?.close();
 });
 
 describe('progress', () => {
   it('sleep reports progress and a message each second while it runs', async () => {
-    const id = await harness.submit('sleep', { duration: 3 });
+    const id = await harness().submit('sleep', { duration: 3 });
     const midway = await waitFor(
       async () => {
-        const task = await harness.task(id);
+        const task = await harness().task(id);
         return task?.state === 'STARTED' && task.progress !== null ? task : null;
       },
       { timeoutMs: 5000, intervalMs: 50, message: 'a progress report' },
@@ -58,24 +56,24 @@ describe('progress', () => {
     expect(midway.progress).toBeLessThan(100);
     expect(midway.progressMessage).toMatch(/^[12] of 3 seconds$/);
 
-    const done = await harness.waitForState(id);
+    const done = await harness().waitForState(id);
     expect(done).toMatchObject({ state: 'SUCCESS', progress: 100, progressMessage: '3 of 3 seconds' });
   });
 
   it('is never written into a finished or unknown task', async () => {
-    const id = await harness.submit('noop', {});
-    await harness.waitForState(id);
-    await expect(writeTaskProgress(harness.redis, harness.keys, id, 50, 'late')).resolves.toBe('terminal');
-    expect(await harness.task(id)).toMatchObject({ progress: null, progressMessage: null });
-    await expect(writeTaskProgress(harness.redis, harness.keys, randomUUID(), 50)).resolves.toBe('unknown');
-    expect(await harness.redis.exists(harness.keys.task(randomUUID()))).toBe(0);
+    const id = await harness().submit('noop', {});
+    await harness().waitForState(id);
+    await expect(writeTaskProgress(harness().redis, harness().keys, id, 50, 'late')).resolves.toBe('terminal');
+    expect(await harness().task(id)).toMatchObject({ progress: null, progressMessage: null });
+    await expect(writeTaskProgress(harness().redis, harness().keys, randomUUID(), 50)).resolves.toBe('unknown');
+    expect(await harness().redis.exists(harness().keys.task(randomUUID()))).toBe(0);
   });
 });
 
 describe('once', () => {
   const scope = (): EffectScope => ({
-    redis: harness.redis,
-    keys: harness.keys,
+    redis: harness().redis,
+    keys: harness().keys,
     taskId: randomUUID(),
     owner: 'test attempt 1',
     ttlSeconds: 60,
@@ -89,7 +87,7 @@ describe('once', () => {
     await expect(runOnce(s, 'charge', effect)).resolves.toEqual({ run: 1 });
     await expect(runOnce(s, 'refund', effect)).resolves.toEqual({ run: 2 });
     expect(runs).toBe(2);
-    const ttl = await harness.redis.ttl(harness.keys.effects(s.taskId));
+    const ttl = await harness().redis.ttl(harness().keys.effects(s.taskId));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60);
   });
@@ -107,7 +105,7 @@ describe('once', () => {
   it('refuses an effect an earlier delivery claimed and never finished, unless told to rerun', async () => {
     const s = scope();
     const claim = JSON.stringify({ state: 'claimed', at: Date.now() - 1000, by: 'dead-worker attempt 1' });
-    await harness.redis.hset(harness.keys.effects(s.taskId), 'charge', claim);
+    await harness().redis.hset(harness().keys.effects(s.taskId), 'charge', claim);
     let runs = 0;
     await expect(runOnce(s, 'charge', () => ++runs)).rejects.toMatchObject({ code: 'CNV_EFFECT_UNCERTAIN' });
     expect(runs).toBe(0);
@@ -120,17 +118,17 @@ describe('email.send', () => {
   const email = (subject: string) => ({ to: 'ada@example.test', subject, text: 'Your report is ready.' });
 
   it('redelivered after the mail went out, returns the first send and does not mail again', async () => {
-    const message = harness.message('email.send', email('Report once'));
-    await harness.publish(message);
-    const first = await harness.waitForState(message.id);
+    const message = harness().message('email.send', email('Report once'));
+    await harness().publish(message);
+    const first = await harness().waitForState(message.id);
     expect(first).toMatchObject({ state: 'SUCCESS', result: { accepted: ['ada@example.test'] } });
     expect(sent('Report once')).toBe(1);
 
     // The worker "died" after the effect was recorded and before SUCCESS reached the
     // store: the record is not there, and the broker hands the same message out again.
-    await harness.redis.del(harness.keys.task(message.id));
-    await harness.publish(message);
-    const second = await harness.waitForState(message.id);
+    await harness().redis.del(harness().keys.task(message.id));
+    await harness().publish(message);
+    const second = await harness().waitForState(message.id);
     expect(second).toMatchObject({ state: 'SUCCESS', result: first.result });
     expect(sent('Report once')).toBe(1);
   });
@@ -142,7 +140,7 @@ describe('email.send', () => {
     hold = { arrived, release: new Promise<void>((resolve) => (release = resolve)) };
     let id: string;
     try {
-      id = await harness.submit('email.send', email('Report crash'));
+      id = await harness().submit('email.send', email('Report crash'));
       await dataArrived;
       // The server has the mail, the worker has no answer yet: kill it there.
       worker.signal('SIGKILL');
@@ -152,7 +150,7 @@ describe('email.send', () => {
       hold = null;
     }
     worker = await startRole('worker', workerEnv);
-    const task = await harness.waitForState(id);
+    const task = await harness().waitForState(id);
     expect(task).toMatchObject({ state: 'FAILURE', errorCode: 'CNV_EFFECT_UNCERTAIN', attempts: 1 });
     expect(task.error).toContain('"smtp.send"');
     expect(sent('Report crash')).toBe(1);

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import {
   assertTopology,
   buildTopology,
@@ -167,6 +168,25 @@ export class Harness {
     await bounded(this.store.close());
     if (!(await bounded(this.redis.quit()))) this.redis.disconnect();
   }
+}
+
+/**
+ * The Harness of the current test file under `prefix`: opened in beforeAll,
+ * closed in afterAll. Read it through the returned function, which throws
+ * before beforeAll has run (as useApiApp's fields do in the api's tests).
+ */
+export function useHarness(prefix: string): () => Harness {
+  let harness: Harness | undefined;
+  beforeAll(async () => {
+    harness = await Harness.open(prefix);
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+  return () => {
+    if (harness === undefined) throw new Error('useHarness: the harness is there only from beforeAll on');
+    return harness;
+  };
 }
 
 /** CPU time (user + system) a process has used so far, in ms (Linux /proc). */

@@ -5,27 +5,19 @@
  * started. After MAX_REDELIVERIES redeliveries the next worker dead-letters
  * the message and records FAILURE instead of running it, and keeps serving.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { DeadLetterHeaders } from '@conveyor/shared';
 import { startRole, type RunningRole } from '../../../../test/support/processes.js';
 import { testEnv, useTestPrefix } from '../../../../test/support/services.js';
 import { waitFor } from '../../../../test/support/wait.js';
-import { Harness } from './harness.js';
+import { useHarness } from './harness.js';
 
 const prefix = useTestPrefix();
 const MAX_REDELIVERIES = 2;
-let harness: Harness;
-
-beforeAll(async () => {
-  harness = await Harness.open(prefix);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+const harness = useHarness(prefix);
 
 it(`is dead-lettered after ${MAX_REDELIVERIES} redeliveries, recorded FAILURE CNV_POISON_MESSAGE`, async () => {
-  const id = await harness.submit('hang', { seconds: 60 });
+  const id = await harness().submit('hang', { seconds: 60 });
   let kills = 0;
   let survivor: RunningRole | undefined;
   // Bounded: the message must be dead-lettered on delivery MAX_REDELIVERIES + 2.
@@ -37,7 +29,7 @@ it(`is dead-lettered after ${MAX_REDELIVERIES} redeliveries, recorded FAILURE CN
     );
     const seen = await waitFor(
       async () => {
-        const task = await harness.task(id);
+        const task = await harness().task(id);
         if (task?.state === 'FAILURE') return 'dead-lettered';
         return task?.state === 'STARTED' && task.worker === name ? 'running' : null;
       },
@@ -55,21 +47,21 @@ it(`is dead-lettered after ${MAX_REDELIVERIES} redeliveries, recorded FAILURE CN
   expect(kills).toBe(MAX_REDELIVERIES + 1);
   expect(survivor).toBeDefined();
 
-  const task = (await harness.task(id))!;
+  const task = (await harness().task(id))!;
   expect(task).toMatchObject({ state: 'FAILURE', errorCode: 'CNV_POISON_MESSAGE', attempts: 1 });
   expect(task.error).toBe(
     `Redelivered ${MAX_REDELIVERIES + 1} times without finishing (MAX_REDELIVERIES=${MAX_REDELIVERIES})`,
   );
-  expect(await harness.attemptErrors(id)).toMatchObject([{ attempt: 1, errorCode: 'CNV_POISON_MESSAGE' }]);
+  expect(await harness().attemptErrors(id)).toMatchObject([{ attempt: 1, errorCode: 'CNV_POISON_MESSAGE' }]);
 
-  const dead = await harness.waitForDeadLetter(id);
+  const dead = await harness().waitForDeadLetter(id);
   expect(dead.properties.headers![DeadLetterHeaders.errorCode]).toBe('CNV_POISON_MESSAGE');
   expect(dead.properties.headers![DeadLetterHeaders.reason]).toBe(task.error);
-  expect(await harness.queueDepth()).toBe(0);
+  expect(await harness().queueDepth()).toBe(0);
 
   // The worker that refused it is fine and serves the next task, which costs no redelivery count.
-  const next = await harness.submit('greet', { name: 'next' });
-  await expect(harness.waitForState(next)).resolves.toMatchObject({ state: 'SUCCESS' });
-  expect(await harness.redis.exists(harness.keys.redeliveries(next))).toBe(0);
+  const next = await harness().submit('greet', { name: 'next' });
+  await expect(harness().waitForState(next)).resolves.toMatchObject({ state: 'SUCCESS' });
+  expect(await harness().redis.exists(harness().keys.redeliveries(next))).toBe(0);
   expect(survivor!.exitStatus).toBeUndefined();
 });

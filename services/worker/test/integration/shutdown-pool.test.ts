@@ -5,29 +5,21 @@
  * consumer has drained, the message goes back to the queue, and the next
  * worker runs it.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startRole } from '../../../../test/support/processes.js';
 import { testEnv, useTestPrefix } from '../../../../test/support/services.js';
-import { Harness } from './harness.js';
+import { useHarness } from './harness.js';
 
 const prefix = useTestPrefix();
-let harness: Harness;
-
-beforeAll(async () => {
-  harness = await Harness.open(prefix);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+const harness = useHarness(prefix);
 
 it('SIGTERM: the short pool task finishes, the long one is requeued and runs on the next worker', async () => {
   const env = testEnv(prefix, { WORKER_CONCURRENCY: 4, WORKER_POOL_SIZE: 2, SHUTDOWN_GRACE_MS: 2500 });
   const first = await startRole('worker', env);
-  const short = await harness.submit('hang', { seconds: 1, cpu: true });
-  const long = await harness.submit('hang', { seconds: 5, cpu: true }, { timelimit: [60, null] });
-  await harness.waitForState(short, ['STARTED']);
-  await harness.waitForState(long, ['STARTED']);
+  const short = await harness().submit('hang', { seconds: 1, cpu: true });
+  const long = await harness().submit('hang', { seconds: 5, cpu: true }, { timelimit: [60, null] });
+  await harness().waitForState(short, ['STARTED']);
+  await harness().waitForState(long, ['STARTED']);
 
   const stoppedAt = Date.now();
   first.signal('SIGTERM');
@@ -36,13 +28,13 @@ it('SIGTERM: the short pool task finishes, the long one is requeued and runs on 
   // The grace period, then a prompt exit: the busy thread did not hold the process.
   expect(Date.now() - stoppedAt).toBeLessThan(6000);
 
-  await expect(harness.task(short)).resolves.toMatchObject({ state: 'SUCCESS', result: 'Hung for 1 seconds.' });
+  await expect(harness().task(short)).resolves.toMatchObject({ state: 'SUCCESS', result: 'Hung for 1 seconds.' });
   // Not failed by the shutdown: still STARTED, its message back in the queue.
-  await expect(harness.task(long)).resolves.toMatchObject({ state: 'STARTED', error: null });
-  expect(await harness.queueDepth()).toBe(1);
+  await expect(harness().task(long)).resolves.toMatchObject({ state: 'STARTED', error: null });
+  expect(await harness().queueDepth()).toBe(1);
 
   await startRole('worker', env);
-  await expect(harness.waitForState(long, undefined, 20_000)).resolves.toMatchObject({
+  await expect(harness().waitForState(long, undefined, 20_000)).resolves.toMatchObject({
     state: 'SUCCESS',
     result: 'Hung for 5 seconds.',
     attempts: 1,
