@@ -24,7 +24,12 @@
           thousands of separate arguments.)
 
   Work that does not depend on the task (counters, trimming, the event
-  stream entry, checking for listeners) is done once per call.
+  stream entry, checking for listeners) is done once per call, and so are
+  the index moves: each task's net move (from its state before the call to
+  its state after it) is collected, then every index gets one variadic ZREM
+  and one ZADD. Inside a script each redis.call costs more than the command
+  itself, so per task that leaves the hash read and write (and its expiry).
+  Nothing reads an index in between: the script is atomic.
 
   Returns, per transition, two elements {code, state}:
      1 applied; state = the new state
@@ -40,6 +45,11 @@ local listened = redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0
 local results = {}
 local events = {}
 local counted = {}
+-- Index moves, applied after the loop: per task its index before the call
+-- (false for a new record) and its latest state and score, in first-moved order.
+local movedFrom, movedTo, movedAt, moved = {}, {}, {}, {}
+-- Score/member pairs of new records for the time index (score = created ms).
+local created = {}
 local batch = cjson.decode(ARGV[5])
 
 for i, t in ipairs(batch) do
@@ -58,14 +68,10 @@ for i, t in ipairs(batch) do
     elseif attempt < currentAttempt
       or (attempt == currentAttempt and (RANK[new] < RANK[state] or (RANK[new] == RANK[state] and new ~= 'STARTED'))) then
       code = -2
-    else
-      redis.call('ZREM', KEYS[INDEX[state]], id)
     end
   elseif identity == 0 then
     code = -3
     state = ''
-  else
-    redis.call('ZADD', KEYS[1], now, id)
   end
 
   if code ~= 1 then
@@ -89,7 +95,15 @@ for i, t in ipairs(batch) do
       redis.call('HDEL', key, 'progress', 'progressMessage')
     end
 
-    redis.call('ZADD', KEYS[INDEX[new]], now, id)
+    if movedFrom[id] == nil then
+      movedFrom[id] = state or false
+      moved[#moved + 1] = id
+      if not state then
+        created[#created + 1] = now
+        created[#created + 1] = id
+      end
+    end
+    movedTo[id], movedAt[id] = new, now
     if RANK[new] >= 3 then counted[new] = (counted[new] or 0) + 1 end
     if RANK[new] == 4 then
       -- Finished tasks expire after the result TTL (their index entries below).
@@ -101,6 +115,31 @@ for i, t in ipairs(batch) do
     results[#results + 1] = new
   end
 end
+
+-- Per index (by KEYS position): members to remove, and score/member pairs to add.
+local removals, additions = {}, {}
+local function listAt(lists, index)
+  local list = lists[index]
+  if not list then
+    list = {}
+    lists[index] = list
+  end
+  return list
+end
+for _, id in ipairs(moved) do
+  local from, to, at = movedFrom[id], movedTo[id], movedAt[id]
+  if from and from ~= to then
+    local list = listAt(removals, INDEX[from])
+    list[#list + 1] = id
+  end
+  -- A task that is STARTED again keeps its one entry, with the new score.
+  local list = listAt(additions, INDEX[to])
+  list[#list + 1] = at
+  list[#list + 1] = id
+end
+if #created > 0 then additions[1] = created end
+for index, members in pairs(removals) do redis.call('ZREM', KEYS[index], unpack(members)) end
+for index, members in pairs(additions) do redis.call('ZADD', KEYS[index], unpack(members)) end
 
 local cutoff = '(' .. (callNow - ttl * 1000)
 for state, count in pairs(counted) do

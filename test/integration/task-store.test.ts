@@ -90,6 +90,26 @@ describe('TaskStore.transition', () => {
     expect(await indexesOf(id)).toEqual(['STARTED']);
   });
 
+  it('applies many transitions of the same tasks in one call, leaving each task in its last index only', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    const created = Date.now() - 1000;
+    // Issued in one event-loop turn, so the store sends them as one script call, in order.
+    const outcomes = await Promise.all([
+      store.transition(a, 'PENDING', 0, {}, identity(), created),
+      store.transition(a, 'STARTED', 1, { worker: 'w1' }),
+      store.transition(a, 'SUCCESS', 1, { result: '1' }),
+      store.transition(b, 'PENDING', 0, {}, identity()),
+      store.transition(b, 'STARTED', 1, { worker: 'w1' }),
+      store.transition(b, 'STARTED', 1, { worker: 'w2' }),
+      store.transition(b, 'PENDING', 0, {}, identity()),
+    ]);
+    expect(outcomes.map((o) => o.applied)).toEqual([true, true, true, true, true, true, false]);
+    expect(await indexesOf(a)).toEqual(['SUCCESS']);
+    expect(await indexesOf(b)).toEqual(['STARTED']);
+    expect(Number(await redis.zscore(store.keys.timeIndex, a))).toBe(created);
+    expect((await store.get(b))?.worker).toBe('w2');
+  });
+
   it("starts every run with no progress: a retry or a redelivery does not show the previous run's", async () => {
     const id = randomUUID();
     await store.transition(id, 'PENDING', 0, {}, identity());
