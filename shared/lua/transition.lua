@@ -45,11 +45,10 @@ local listened = redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0
 local results = {}
 local events = {}
 local counted = {}
--- Index moves, applied after the loop: per task its index before the call
--- (false for a new record) and its latest state and score, in first-moved order.
-local movedFrom, movedTo, movedAt, moved = {}, {}, {}, {}
--- Score/member pairs of new records for the time index (score = created ms).
-local created = {}
+-- Index moves, applied after the loop: per task (ids in first-moved order)
+-- its state before the call (false for a new record, created at `created`)
+-- and its latest state and score.
+local moves, moved = {}, {}
 local batch = cjson.decode(ARGV[5])
 
 for i, t in ipairs(batch) do
@@ -95,15 +94,13 @@ for i, t in ipairs(batch) do
       redis.call('HDEL', key, 'progress', 'progressMessage')
     end
 
-    if movedFrom[id] == nil then
-      movedFrom[id] = state or false
+    local move = moves[id]
+    if not move then
+      move = { from = state or false, created = now }
+      moves[id] = move
       moved[#moved + 1] = id
-      if not state then
-        created[#created + 1] = now
-        created[#created + 1] = id
-      end
     end
-    movedTo[id], movedAt[id] = new, now
+    move.to, move.at = new, now
     if RANK[new] >= 3 then counted[new] = (counted[new] or 0) + 1 end
     if RANK[new] == 4 then
       -- Finished tasks expire after the result TTL (their index entries below).
@@ -127,17 +124,20 @@ local function listAt(lists, index)
   return list
 end
 for _, id in ipairs(moved) do
-  local from, to, at = movedFrom[id], movedTo[id], movedAt[id]
-  if from and from ~= to then
-    local list = listAt(removals, INDEX[from])
+  local move = moves[id]
+  if not move.from then
+    local list = listAt(additions, 1) -- the time index, scored by creation
+    list[#list + 1] = move.created
+    list[#list + 1] = id
+  elseif move.from ~= move.to then
+    local list = listAt(removals, INDEX[move.from])
     list[#list + 1] = id
   end
   -- A task that is STARTED again keeps its one entry, with the new score.
-  local list = listAt(additions, INDEX[to])
-  list[#list + 1] = at
+  local list = listAt(additions, INDEX[move.to])
+  list[#list + 1] = move.at
   list[#list + 1] = id
 end
-if #created > 0 then additions[1] = created end
 for index, members in pairs(removals) do redis.call('ZREM', KEYS[index], unpack(members)) end
 for index, members in pairs(additions) do redis.call('ZADD', KEYS[index], unpack(members)) end
 
