@@ -4,14 +4,26 @@
   the same event-loop turn), so Redis parses, looks up and enters the script
   once per batch instead of once per task.
 
-  KEYS[1]      time index (zset)         {prefix}:tasks            score = created ms
+  KEYS[1]      time index (list of ids, newest first)   {prefix}:tasks
   KEYS[2]      event stream              {prefix}:events
   KEYS[3]      per-minute counters hash  {prefix}:stats:{minute}
-  KEYS[4..10]  state indexes (zsets), in the order of TaskStates:
-               PENDING RECEIVED STARTED RETRY SUCCESS FAILURE REVOKED   score = ms of entering
+  KEYS[4..10]  state indexes, in the order of TaskStates:
+               PENDING RECEIVED STARTED RETRY: sorted sets, score = ms of entering
+               SUCCESS FAILURE REVOKED: lists of ids, newest first
   KEYS[10+i]   task hash of the i-th transition   {prefix}:task:{id}
 
-  ARGV[1] result TTL (seconds): applied to the hash and to index entries once terminal
+  Why lists where they can be: an entry of a list costs about 40 bytes, one
+  of a sorted set about 140 (its dict entry and skiplist node beside the
+  member), and a finished task sits in two indexes for the whole result TTL.
+  The time index and the terminal indexes only ever gain entries at the
+  head (terminal states never change), so their order is their time order
+  without a score; the non-terminal indexes lose entries from anywhere, which
+  is what a sorted set is for. An index entry lives as long as its record:
+  trimming pops from the tail while the oldest entry's record is gone or
+  older than the TTL. This reads task hashes not named in KEYS, which a
+  standalone Redis allows (the key space is one prefix, never a cluster).
+
+  ARGV[1] result TTL (seconds): applied to the hash once terminal, and to index entries
   ARGV[2] approximate maximum number of entries in the event stream (one entry per call)
   ARGV[3] channel on which terminal transitions are published ("<id> <state>"), when anyone listens
   ARGV[4] now (ms) of the call, for trimming expired index entries
@@ -22,14 +34,15 @@
           when absent (a task first seen by a worker: type, queue, kwargs, …), or 0.
           (One JSON argument decoded by cjson costs Redis and the client far less than
           thousands of separate arguments.)
+  ARGV[6] key of a task hash without the id ({prefix}:task:), to read the records of index entries
 
   Work that does not depend on the task (counters, trimming, the event
   stream entry, checking for listeners) is done once per call, and so are
   the index moves: each task's net move (from its state before the call to
-  its state after it) is collected, then every index gets one variadic ZREM
-  and one ZADD. Inside a script each redis.call costs more than the command
-  itself, so per task that leaves the hash read and write (and its expiry).
-  Nothing reads an index in between: the script is atomic.
+  its state after it) is collected, then every index gets one variadic
+  ZREM and one ZADD or LPUSH. Inside a script each redis.call costs more
+  than the command itself, so per task that leaves the hash read and write
+  (and its expiry). Nothing reads an index in between: the script is atomic.
 
   Returns, per transition, two elements {code, state}:
      1 applied; state = the new state
@@ -40,14 +53,14 @@
 local RANK = { PENDING = 0, RECEIVED = 1, STARTED = 2, RETRY = 3, SUCCESS = 4, FAILURE = 4, REVOKED = 4 }
 local INDEX = { PENDING = 4, RECEIVED = 5, STARTED = 6, RETRY = 7, SUCCESS = 8, FAILURE = 9, REVOKED = 10 }
 
-local ttl, maxEvents, channel, callNow = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+local ttl, maxEvents, channel, callNow, taskKey = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[6]
 local listened = redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0
 local results = {}
 local events = {}
 local counted = {}
 -- Index moves, applied after the loop: per task (ids in first-moved order)
--- its state before the call (false for a new record, created at `created`)
--- and its latest state and score.
+-- its state before the call (false for a new record) and its latest state
+-- and time.
 local moves, moved = {}, {}
 local batch = cjson.decode(ARGV[5])
 
@@ -96,7 +109,7 @@ for i, t in ipairs(batch) do
 
     local move = moves[id]
     if not move then
-      move = { from = state or false, created = now }
+      move = { from = state or false }
       moves[id] = move
       moved[#moved + 1] = id
     end
@@ -113,7 +126,8 @@ for i, t in ipairs(batch) do
   end
 end
 
--- Per index (by KEYS position): members to remove, and score/member pairs to add.
+-- Per index (by KEYS position): members to remove; members to add (with
+-- their scores where the index is a sorted set), oldest first.
 local removals, additions = {}, {}
 local function listAt(lists, index)
   local list = lists[index]
@@ -126,29 +140,47 @@ end
 for _, id in ipairs(moved) do
   local move = moves[id]
   if not move.from then
-    local list = listAt(additions, 1) -- the time index, scored by creation
-    list[#list + 1] = move.created
+    local list = listAt(additions, 1)
     list[#list + 1] = id
   elseif move.from ~= move.to then
     local list = listAt(removals, INDEX[move.from])
     list[#list + 1] = id
   end
-  -- A task that is STARTED again keeps its one entry, with the new score.
   local list = listAt(additions, INDEX[move.to])
-  list[#list + 1] = move.at
+  -- A task that is STARTED again keeps its one entry, with the new score.
+  if RANK[move.to] < 4 then list[#list + 1] = move.at end
   list[#list + 1] = id
 end
 for index, members in pairs(removals) do redis.call('ZREM', KEYS[index], unpack(members)) end
-for index, members in pairs(additions) do redis.call('ZADD', KEYS[index], unpack(members)) end
+for index, members in pairs(additions) do
+  if index == 1 or index >= INDEX.SUCCESS then
+    redis.call('LPUSH', KEYS[index], unpack(members))
+  else
+    redis.call('ZADD', KEYS[index], unpack(members))
+  end
+end
 
-local cutoff = '(' .. (callNow - ttl * 1000)
+-- Pops a list index's oldest entries while their record is gone or its
+-- `field` (ms) is older than the TTL; at most `limit` of them, so one call
+-- stays short, and more than a call adds, so the tail keeps up.
+local cutoff = callNow - ttl * 1000
+local function trim(list, field, limit)
+  for _ = 1, limit do
+    local id = redis.call('LINDEX', list, -1)
+    if not id then return end
+    local record = redis.call('HMGET', taskKey .. id, 'state', field)
+    if record[1] and not (record[2] and tonumber(record[2]) < cutoff) then return end
+    redis.call('RPOP', list)
+  end
+end
+local trimLimit = #moved + 16
 for state, count in pairs(counted) do
   redis.call('HINCRBY', KEYS[3], state, count)
-  if RANK[state] == 4 then redis.call('ZREMRANGEBYSCORE', KEYS[INDEX[state]], '-inf', cutoff) end
+  if RANK[state] == 4 then trim(KEYS[INDEX[state]], 'finished', trimLimit) end
 end
 if next(counted) then
   redis.call('EXPIRE', KEYS[3], ttl)
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+  trim(KEYS[1], 'created', trimLimit)
 end
 -- One stream entry per call: "e" holds "<id> <state> <ms>" lines, one per applied transition.
 if #events > 0 then

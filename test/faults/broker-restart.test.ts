@@ -140,7 +140,7 @@ it('RabbitMQ stop_app/start_app during 1,000 submits: 202 or 503 only, every 202
 
   // Records beyond the 202s: refused submissions whose message reached the queue anyway.
   const redis = await connectRedis();
-  const recorded = await redis.zcard(`${prefix}:tasks`);
+  const recorded = await redis.llen(`${prefix}:tasks`);
   await redis.quit();
 
   summary('rabbitmq-restart', {

@@ -79,7 +79,7 @@ it('kill -9 of one of two workers mid-run: every task SUCCESS, its recorded effe
   try {
     const keys = recordKeys(prefix);
     const stateKeys = TERMINAL.map((state) => redisKeys(prefix).stateIndex(state));
-    const terminalCount = async () => (await Promise.all(stateKeys.map((k) => redis.zcard(k)))).reduce((a, b) => a + b);
+    const terminalCount = async () => (await Promise.all(stateKeys.map((k) => redis.llen(k)))).reduce((a, b) => a + b);
 
     const names = { victim: `${prefix}-victim`, survivor: `${prefix}-survivor` };
     const workerEnv = (name: string) =>

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskStore, writeTaskProgress, type TaskState } from '@conveyor/shared';
+import { isTerminal, TaskStates, TaskStore, writeTaskProgress, type TaskState } from '@conveyor/shared';
 import { connectRedis, useTestPrefix } from '../support/services.js';
 
 const prefix = useTestPrefix();
@@ -23,20 +23,25 @@ afterAll(async () => {
 
 const identity = () => ({ type: 'noop', queue: 'default', kwargs: '{}', args: '[]', created: Date.now() });
 
+/** The state indexes holding `id`: sorted sets for the states a task leaves, lists for terminal ones. */
 async function indexesOf(id: string): Promise<TaskState[]> {
   const found: TaskState[] = [];
-  for (const state of ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'] as const) {
-    if ((await redis.zscore(store.keys.stateIndex(state), id)) !== null) found.push(state);
+  for (const state of TaskStates) {
+    const key = store.keys.stateIndex(state);
+    const member = isTerminal(state) ? await redis.lpos(key, id) : await redis.zscore(key, id);
+    if (member !== null) found.push(state);
   }
   return found;
 }
+
+const inTimeIndex = async (id: string) => (await redis.lpos(store.keys.timeIndex, id)) !== null;
 
 describe('TaskStore.transition', () => {
   it('walks PENDING → STARTED → SUCCESS, moving the task between indexes', async () => {
     const id = randomUUID();
     expect(await store.transition(id, 'PENDING', 0, {}, identity())).toEqual({ applied: true, state: 'PENDING' });
     expect(await indexesOf(id)).toEqual(['PENDING']);
-    expect(await redis.zscore(store.keys.timeIndex, id)).not.toBeNull();
+    expect(await inTimeIndex(id)).toBe(true);
 
     await store.transition(id, 'STARTED', 1, { started: Date.now(), worker: 'w1' });
     expect(await indexesOf(id)).toEqual(['STARTED']);
@@ -92,10 +97,9 @@ describe('TaskStore.transition', () => {
 
   it('applies many transitions of the same tasks in one call, leaving each task in its last index only', async () => {
     const [a, b] = [randomUUID(), randomUUID()];
-    const created = Date.now() - 1000;
     // Issued in one event-loop turn, so the store sends them as one script call, in order.
     const outcomes = await Promise.all([
-      store.transition(a, 'PENDING', 0, {}, identity(), created),
+      store.transition(a, 'PENDING', 0, {}, identity()),
       store.transition(a, 'STARTED', 1, { worker: 'w1' }),
       store.transition(a, 'SUCCESS', 1, { result: '1' }),
       store.transition(b, 'PENDING', 0, {}, identity()),
@@ -106,7 +110,8 @@ describe('TaskStore.transition', () => {
     expect(outcomes.map((o) => o.applied)).toEqual([true, true, true, true, true, true, false]);
     expect(await indexesOf(a)).toEqual(['SUCCESS']);
     expect(await indexesOf(b)).toEqual(['STARTED']);
-    expect(Number(await redis.zscore(store.keys.timeIndex, a))).toBe(created);
+    // One time index entry each (the refused PENDING adds none), newest first.
+    expect(await redis.lrange(store.keys.timeIndex, 0, 1)).toEqual([b, a]);
     expect((await store.get(b))?.worker).toBe('w2');
   });
 
@@ -148,13 +153,44 @@ describe('TaskStore.transition', () => {
     expect(mine).toEqual(['PENDING', 'SUCCESS']);
   });
 
+  it('leaves out JSON fields at their default, and reads them back the same', async () => {
+    const id = randomUUID();
+    await store.transition(id, 'PENDING', 0, {}, identity());
+    await store.transition(id, 'SUCCESS', 1, { result: 'null', finished: Date.now() });
+    const hash = await redis.hgetall(store.keys.task(id));
+    for (const field of ['args', 'kwargs', 'result']) expect(hash).not.toHaveProperty(field);
+    expect(await store.get(id)).toMatchObject({ state: 'SUCCESS', args: [], kwargs: {}, result: null });
+  });
+
+  it('drops list index entries from the tail once their record is gone or older than the TTL', async () => {
+    const trimmed = new TaskStore(redis, { prefix: `${prefix}:trim`, resultTtlSeconds: 60 });
+    const { keys } = trimmed;
+    const [stuck, gone, kept, last] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const finish = async (id: string) => {
+      await trimmed.transition(id, 'PENDING', 0, {}, identity());
+      await trimmed.transition(id, 'SUCCESS', 1, { finished: Date.now() });
+    };
+    // Created long before the TTL and never picked up: it leaves the time index, not its state index.
+    const longAgo = Date.now() - 120_000;
+    await trimmed.transition(stuck, 'PENDING', 0, {}, { ...identity(), created: longAgo }, longAgo);
+    await finish(gone);
+    await finish(kept);
+    // As if its result TTL had run out: the record is gone, its entries are next to go.
+    await redis.del(keys.task(gone));
+    await finish(last);
+
+    expect(await redis.lrange(keys.stateIndex('SUCCESS'), 0, -1)).toEqual([last, kept]);
+    expect(await redis.lrange(keys.timeIndex, 0, -1)).toEqual([last, kept]);
+    expect(await redis.zscore(keys.stateIndex('PENDING'), stuck)).not.toBeNull();
+  });
+
   it('discards a PENDING record, and only a PENDING one', async () => {
     const pending = randomUUID();
     await store.transition(pending, 'PENDING', 0, {}, identity());
     expect(await store.discardPending(pending)).toBe(true);
     expect(await redis.exists(store.keys.task(pending))).toBe(0);
     expect(await indexesOf(pending)).toEqual([]);
-    expect(await redis.zscore(store.keys.timeIndex, pending)).toBeNull();
+    expect(await inTimeIndex(pending)).toBe(false);
 
     const started = randomUUID();
     await store.transition(started, 'PENDING', 0, {}, identity());

@@ -55,7 +55,7 @@ describe('cleanupPrefix', () => {
       for (const prefix of [target, neighbour]) {
         const keys = redisKeys(prefix);
         await redis.hset(keys.task('t1'), { id: 't1', state: 'PENDING' });
-        await redis.zadd(keys.timeIndex, Date.now(), 't1');
+        await redis.lpush(keys.timeIndex, 't1');
         await redis.xadd(keys.events, '*', 'id', 't1', 'state', 'PENDING');
       }
       const [targetTopology, neighbourTopology] = topologies as [

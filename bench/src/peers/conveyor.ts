@@ -114,15 +114,17 @@ export async function submitNoops(producer: Producer, count: number, inFlight = 
 
 /** Number of tasks in SUCCESS (the state index the transition script maintains). */
 export function successCount(redis: Redis, prefix: string): Promise<number> {
-  return redis.zcard(redisKeys(prefix).stateIndex('SUCCESS'));
+  return redis.llen(redisKeys(prefix).stateIndex('SUCCESS'));
 }
 
-/** Milliseconds of the first and last entries of the SUCCESS index (their scores are the finish times). */
+/** Finish times (ms) of the first and last tasks to succeed: the tail and head of the SUCCESS list. */
 export async function successWindow(redis: Redis, prefix: string): Promise<{ first: number; last: number }> {
-  const key = redisKeys(prefix).stateIndex('SUCCESS');
-  const first = await redis.zrange(key, 0, 0, 'WITHSCORES');
-  const last = await redis.zrange(key, -1, -1, 'WITHSCORES');
-  return { first: Number(first[1]), last: Number(last[1]) };
+  const keys = redisKeys(prefix);
+  const finishedAt = async (index: number) => {
+    const id = await redis.lindex(keys.stateIndex('SUCCESS'), index);
+    return Number(id === null ? NaN : await redis.hget(keys.task(id), 'finished'));
+  };
+  return { first: await finishedAt(-1), last: await finishedAt(0) };
 }
 
 export async function waitForSuccess(

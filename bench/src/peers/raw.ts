@@ -6,7 +6,7 @@
  * prefetch = the workers' concurrency that, for every delivery, does the
  * Redis writes a Conveyor task needs in the worker -- two script calls
  * (EVALSHA): start (HSET state/started/worker + ZADD to the STARTED index)
- * and finish (HSET state/result/finished + ZREM STARTED + ZADD SUCCESS) --
+ * and finish (HSET state/finished + ZREM STARTED + LPUSH to the SUCCESS list) --
  * then acks that delivery on its own. ioredis auto-pipelining lets
  * concurrent deliveries share round trips, as Conveyor's client does.
  *
@@ -28,9 +28,9 @@ redis.call('HSET', KEYS[1], 'state', 'STARTED', 'attempts', 1, 'started', ARGV[2
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1`;
 const FINISH_LUA = `
-redis.call('HSET', KEYS[1], 'state', 'SUCCESS', 'result', 'null', 'finished', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', 'SUCCESS', 'finished', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[1])
 return 1`;
 
 interface RawRedis extends Redis {

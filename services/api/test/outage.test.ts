@@ -48,7 +48,7 @@ describe('broker unreachable', () => {
     // The PENDING record was written, then discarded when the publish failed.
     const keys = await api.inspect.keys();
     expect(keys.filter((key) => key.includes(':task:'))).toEqual([]);
-    expect(await api.inspect.redis.zcard(`${api.config.prefix}:tasks`)).toBe(0);
+    expect(await api.inspect.redis.llen(`${api.config.prefix}:tasks`)).toBe(0);
     expect(await api.inspect.redis.zcard(`${api.config.prefix}:state:PENDING`)).toBe(0);
   });
 

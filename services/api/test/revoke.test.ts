@@ -37,7 +37,7 @@ describe('POST /api/tasks/:id/revoke', () => {
     expect(Date.parse(body.finished)).toBeGreaterThan(Date.now() - 10_000);
     // Indexes moved with it, and the record now expires like any finished task.
     expect(await api.inspect.redis.zscore(`${api.config.prefix}:state:PENDING`, id)).toBeNull();
-    expect(await api.inspect.redis.zscore(`${api.config.prefix}:state:REVOKED`, id)).not.toBeNull();
+    expect(await api.inspect.redis.lpos(`${api.config.prefix}:state:REVOKED`, id)).not.toBeNull();
     expect(await api.inspect.redis.ttl(`${api.config.prefix}:task:${id}`)).toBeGreaterThan(0);
     // The message stays queued: a worker that receives it acks it without running it.
     expect(await api.inspect.messageCount('default')).toBeGreaterThan(0);

@@ -7,9 +7,18 @@ import { TaskStates, type TaskState } from '../states.js';
 export interface RedisKeys {
   /** Hash: one task's record (fields in TaskRecord). */
   task(id: string): string;
-  /** Sorted set of task ids by creation time (ms). */
+  /**
+   * List of task ids, newest first (pushed when the record is created);
+   * entries leave from the tail once their record is gone or older than the
+   * result TTL. Readers skip an id whose record has just been removed.
+   */
   readonly timeIndex: string;
-  /** Sorted set of task ids in `state`, by the time they entered it (ms). */
+  /**
+   * Task ids in `state`. PENDING, RECEIVED, STARTED, RETRY: a sorted set
+   * scored by the time the task entered the state (ms). SUCCESS, FAILURE,
+   * REVOKED: a list, newest first, trimmed like the time index (a terminal
+   * state never changes, so a list keeps the order for a third of the bytes).
+   */
   stateIndex(state: TaskState): string;
   /** The state indexes in TaskStates order, as the transition script expects them. */
   readonly stateIndexes: readonly string[];

@@ -34,6 +34,23 @@ export interface TaskRecord {
   runtime: number | null;
 }
 
+/**
+ * What a JSON-valued field means when the hash has no such field. The store
+ * leaves a field out when its value is this default (no args, no kwargs, a
+ * null result): a finished record lives for the whole result TTL, and each
+ * absent field saves its bytes there.
+ */
+const JSON_FIELD_DEFAULTS: ReadonlyMap<string, string> = new Map([
+  ['args', '[]'],
+  ['kwargs', '{}'],
+  ['result', 'null'],
+]);
+
+/** True when `value` of `field` need not be stored: reading the record without it gives the same. */
+export function isStoredDefault(field: string, value: string): boolean {
+  return JSON_FIELD_DEFAULTS.get(field) === value;
+}
+
 export function parseTaskRecord(id: string, hash: Record<string, string>): TaskRecord | null {
   if (!hash.state) return null;
   return {
@@ -41,9 +58,9 @@ export function parseTaskRecord(id: string, hash: Record<string, string>): TaskR
     type: hash.type ?? '',
     queue: hash.queue ?? '',
     state: hash.state as TaskState,
-    args: json(hash.args, []) as unknown[],
-    kwargs: json(hash.kwargs, {}) as Record<string, unknown>,
-    result: json(hash.result, null),
+    args: json(hash, 'args') as unknown[],
+    kwargs: json(hash, 'kwargs') as Record<string, unknown>,
+    result: json(hash, 'result'),
     error: hash.error ?? null,
     errorCode: hash.errorCode ?? null,
     traceback: hash.traceback ?? null,
@@ -61,8 +78,8 @@ export function parseTaskRecord(id: string, hash: Record<string, string>): TaskR
   };
 }
 
-function json(text: string | undefined, fallback: unknown): unknown {
-  return text === undefined ? fallback : JSON.parse(text);
+function json(hash: Record<string, string>, field: 'args' | 'kwargs' | 'result'): unknown {
+  return JSON.parse(hash[field] ?? JSON_FIELD_DEFAULTS.get(field)!);
 }
 
 function iso(ms: string | undefined): string | null {

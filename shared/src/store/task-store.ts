@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { TaskState } from '../states.js';
 import { redisKeys, type RedisKeys } from './keys.js';
-import { parseTaskRecord, type TaskRecord } from './task-record.js';
+import { isStoredDefault, parseTaskRecord, type TaskRecord } from './task-record.js';
 
 const luaDir = new URL('../../lua/', import.meta.url);
 const lua = (name: string) => readFileSync(new URL(name, luaDir), 'utf8');
@@ -139,7 +139,7 @@ export class TaskStore {
       keys.push(item.key);
       tuples.push(item.tuple);
     }
-    const argv = [this.#ttl, MAX_EVENT_ENTRIES, k.finished, now, JSON.stringify(tuples)];
+    const argv = [this.#ttl, MAX_EVENT_ENTRIES, k.finished, now, JSON.stringify(tuples), k.task('')];
     this.#inFlight++;
     // Every item's own promise carries the outcome; this chain only routes it.
     void this.#redis.conveyorTransition(keys.length, ...keys, ...argv).then(
@@ -161,10 +161,16 @@ export class TaskStore {
   }
 }
 
-/** Field/value pairs as strings, so Redis stores exactly what the caller formatted. */
+/**
+ * Field/value pairs as strings, so Redis stores exactly what the caller
+ * formatted; values the record reads the same without are left out.
+ */
 function pairsOf(values: FieldValues): string[] {
   const pairs: string[] = [];
-  for (const field in values) pairs.push(field, String(values[field]));
+  for (const field in values) {
+    const value = String(values[field]);
+    if (!isStoredDefault(field, value)) pairs.push(field, value);
+  }
   return pairs;
 }
 
