@@ -153,6 +153,7 @@ for _, id in ipairs(moved) do
 end
 for index, members in pairs(removals) do redis.call('ZREM', KEYS[index], unpack(members)) end
 for index, members in pairs(additions) do
+  -- The time index and the terminal indexes are lists; the others sorted sets.
   if index == 1 or index >= INDEX.SUCCESS then
     redis.call('LPUSH', KEYS[index], unpack(members))
   else
