@@ -52,6 +52,8 @@
 ]]
 local RANK = { PENDING = 0, RECEIVED = 1, STARTED = 2, RETRY = 3, SUCCESS = 4, FAILURE = 4, REVOKED = 4 }
 local INDEX = { PENDING = 4, RECEIVED = 5, STARTED = 6, RETRY = 7, SUCCESS = 8, FAILURE = 9, REVOKED = 10 }
+-- The time index and the terminal state indexes are lists; the others sorted sets.
+local function isList(index) return index == 1 or index >= INDEX.SUCCESS end
 
 local ttl, maxEvents, channel, callNow, taskKey = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[6]
 local listened = redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0
@@ -148,13 +150,12 @@ for _, id in ipairs(moved) do
   end
   local list = listAt(additions, INDEX[move.to])
   -- A task that is STARTED again keeps its one entry, with the new score.
-  if RANK[move.to] < 4 then list[#list + 1] = move.at end
+  if not isList(INDEX[move.to]) then list[#list + 1] = move.at end
   list[#list + 1] = id
 end
 for index, members in pairs(removals) do redis.call('ZREM', KEYS[index], unpack(members)) end
 for index, members in pairs(additions) do
-  -- The time index and the terminal indexes are lists; the others sorted sets.
-  if index == 1 or index >= INDEX.SUCCESS then
+  if isList(index) then
     redis.call('LPUSH', KEYS[index], unpack(members))
   else
     redis.call('ZADD', KEYS[index], unpack(members))
