@@ -29,6 +29,7 @@ const schema = {
     SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 30_000 },
     MAX_REDELIVERIES: { type: 'integer', minimum: 0, maximum: 1000, default: 5 },
     WORKER_POOL_SIZE: { type: 'integer', minimum: 1, maximum: 256 },
+    WORKER_HEAP_GROWING_PERCENT: { type: 'integer', minimum: 0, maximum: 1000, default: 30 },
     RESULT_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400 },
     MAX_BODY_BYTES: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024, default: 1_048_576 },
     SMTP_URL: { type: 'string', pattern: '^smtps?://', default: 'smtp://localhost:25' },
@@ -68,6 +69,11 @@ export interface Config {
   readonly maxRedeliveries: number;
   /** Threads of the worker's pool for CPU-bound handlers (default: the CPUs available). */
   readonly workerPoolSize: number;
+  /**
+   * How far (%) the worker's V8 old generation may grow past what survived
+   * its last full collection before the next one; 0 leaves it to V8.
+   */
+  readonly workerHeapGrowingPercent: number;
   readonly resultTtlSeconds: number;
   readonly maxBodyBytes: number;
   readonly smtpUrl: string;
@@ -89,6 +95,7 @@ interface RawEnv {
   SHUTDOWN_GRACE_MS: number;
   MAX_REDELIVERIES: number;
   WORKER_POOL_SIZE?: number;
+  WORKER_HEAP_GROWING_PERCENT: number;
   RESULT_TTL_SECONDS: number;
   MAX_BODY_BYTES: number;
   SMTP_URL: string;
@@ -124,6 +131,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv, hostname = 'local
     shutdownGraceMs: raw.SHUTDOWN_GRACE_MS,
     maxRedeliveries: raw.MAX_REDELIVERIES,
     workerPoolSize: raw.WORKER_POOL_SIZE ?? availableParallelism(),
+    workerHeapGrowingPercent: raw.WORKER_HEAP_GROWING_PERCENT,
     resultTtlSeconds: raw.RESULT_TTL_SECONDS,
     maxBodyBytes: raw.MAX_BODY_BYTES,
     smtpUrl: raw.SMTP_URL,

@@ -48,6 +48,7 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['MAX_REDELIVERIES', '-1'],
     ['WORKER_POOL_SIZE', '0'],
+    ['WORKER_HEAP_GROWING_PERCENT', '-1'],
   ])('rejects %s=%s naming the variable', (name, value) => {
     expect(() => loadConfig('api', { [name]: value })).toThrow(
       expect.objectContaining({ code: 'CNV_CONFIG_INVALID', message: expect.stringContaining(name) }),

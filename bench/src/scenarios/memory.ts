@@ -8,8 +8,8 @@
  *    (samples taken after 10 % of the tasks finished, once JIT and pools have
  *    warmed up): first, last, min, max, and the spread (max - min) / min.
  *    One run: it is a soak, not a race. Then a second soak with the worker
- *    started with FLAT_HEAP_FLAGS, the memory-for-CPU trade an operator can
- *    choose (its CPU cost shows in the throughput scenario).
+ *    on V8's own heap growth (V8_HEAP_GROWTH_ENV), the other side of the
+ *    memory-for-CPU trade (its CPU shows in the throughput scenario).
  *
  * 2. Redis bytes per finished task: INFO memory `used_memory` before and
  *    after N tasks (worker running and idle at both reads), divided by N,
@@ -21,13 +21,13 @@
 import {
   cleanupConveyor,
   connectProducer,
-  FLAT_HEAP_FLAGS,
   newPrefix,
   startWorker,
   submitNoops,
   successCount,
   waitForSuccess,
   type ConveyorRole,
+  V8_HEAP_GROWTH_ENV,
 } from '../peers/conveyor.js';
 import { addNoops, cleanupQueue, newQueueName, openQueue, startBullWorker, waitForCompleted } from '../peers/bullmq.js';
 import type { Producer } from '@conveyor/shared';
@@ -42,7 +42,7 @@ const MiB = 1024 * 1024;
 
 export const MEMORY_SUBJECTS = {
   rss: 'Conveyor worker RSS',
-  rssFlatHeap: `Conveyor worker RSS, ${FLAT_HEAP_FLAGS.join(' ')}`,
+  rssV8Heap: 'Conveyor worker RSS, WORKER_HEAP_GROWING_PERCENT=0',
   conveyorBytes: 'Conveyor Redis bytes/task',
   bullmqBytes: 'BullMQ Redis bytes/job',
 };
@@ -78,7 +78,7 @@ async function heapUsed(url: string): Promise<number | null> {
   }
 }
 
-async function soak(ctx: Context, subject: string, nodeFlags: readonly string[]): Promise<void> {
+async function soak(ctx: Context, subject: string, workerEnv: Readonly<Record<string, string>>): Promise<void> {
   const { soakTasks, backlog } = ctx.settings.memory;
   const prefix = newPrefix();
   let worker: ConveyorRole | null = null;
@@ -88,7 +88,7 @@ async function soak(ctx: Context, subject: string, nodeFlags: readonly string[])
   let sampler: Promise<void> = Promise.resolve();
   try {
     // Results must outlive the run so that Redis, not the TTL, holds them all (a week).
-    worker = await startWorker(ctx.settings, prefix, 50, { RESULT_TTL_SECONDS: '604800' }, nodeFlags);
+    worker = await startWorker(ctx.settings, prefix, 50, { RESULT_TTL_SECONDS: '604800', ...workerEnv });
     producer = await connectProducer(ctx.settings, prefix);
     const pid = worker.child.pid;
     const { url } = worker;
@@ -250,7 +250,7 @@ export async function runMemory(ctx: Context): Promise<void> {
     ctx.results.add(SCENARIO, MEMORY_SUBJECTS.bullmqBytes, MEMORY_METRICS.usedMemory, b.delta);
     ctx.results.add(SCENARIO, MEMORY_SUBJECTS.bullmqBytes, MEMORY_METRICS.keyBytes, b.keys);
   });
-  ctx.log(`  soak: one run of ${soakTasks} tasks, then one with ${FLAT_HEAP_FLAGS.join(' ')}`);
-  await retryOnce(ctx, 'soak', () => soak(ctx, MEMORY_SUBJECTS.rss, []));
-  await retryOnce(ctx, 'soak', () => soak(ctx, MEMORY_SUBJECTS.rssFlatHeap, FLAT_HEAP_FLAGS));
+  ctx.log(`  soak: one run of ${soakTasks} tasks, then one with V8's own heap growth`);
+  await retryOnce(ctx, 'soak', () => soak(ctx, MEMORY_SUBJECTS.rss, {}));
+  await retryOnce(ctx, 'soak', () => soak(ctx, MEMORY_SUBJECTS.rssV8Heap, V8_HEAP_GROWTH_ENV));
 }

@@ -10,13 +10,13 @@
 import {
   cleanupConveyor,
   connectProducer,
-  FLAT_HEAP_FLAGS,
   newPrefix,
   startWorker,
   submitNoops,
   successWindow,
   waitForSuccess,
   type ConveyorRole,
+  V8_HEAP_GROWTH_ENV,
 } from '../peers/conveyor.js';
 import {
   addNoops,
@@ -43,7 +43,7 @@ import { forEachRun, type Context } from './context.js';
 
 export const SUBJECTS = {
   conveyor: 'Conveyor',
-  conveyorFlatHeap: `Conveyor, worker ${FLAT_HEAP_FLAGS.join(' ')}`,
+  conveyorV8Heap: 'Conveyor, worker WORKER_HEAP_GROWING_PERCENT=0',
   bullmq: 'BullMQ',
   celery: 'Celery prefork',
   raw: 'raw amqplib+Redis',
@@ -88,8 +88,8 @@ export async function conveyorThroughput(
     tasks,
     concurrency,
     processes,
-    nodeFlags = [],
-  }: { tasks: number; concurrency: number; processes: number; nodeFlags?: readonly string[] },
+    workerEnv = {},
+  }: { tasks: number; concurrency: number; processes: number; workerEnv?: Readonly<Record<string, string>> },
 ): Promise<Rate> {
   const { settings, redis, amqp } = ctx;
   const prefix = newPrefix();
@@ -102,7 +102,7 @@ export async function conveyorThroughput(
     producerOpen = false;
     const spawned = Date.now();
     workers = await startAll(processes, async () => {
-      const role = await startWorker(settings, prefix, concurrency, {}, nodeFlags);
+      const role = await startWorker(settings, prefix, concurrency, workerEnv);
       return { ...role, stop: () => role.child.stop() };
     });
     const meter = new CpuMeter(
@@ -198,8 +198,8 @@ export async function runThroughput(ctx: Context): Promise<void> {
     addRate(ctx, SUBJECTS.conveyor, await conveyorThroughput(ctx, { tasks, concurrency, processes: 1 }));
     addRate(
       ctx,
-      SUBJECTS.conveyorFlatHeap,
-      await conveyorThroughput(ctx, { tasks, concurrency, processes: 1, nodeFlags: FLAT_HEAP_FLAGS }),
+      SUBJECTS.conveyorV8Heap,
+      await conveyorThroughput(ctx, { tasks, concurrency, processes: 1, workerEnv: V8_HEAP_GROWTH_ENV }),
     );
     addRate(ctx, SUBJECTS.bullmq, await bullmqThroughput(ctx, tasks, concurrency));
     if (ctx.celeryRedis) addRate(ctx, SUBJECTS.celery, await celeryThroughput(ctx, celeryTasks));

@@ -6,9 +6,11 @@
 import { hostname } from 'node:os';
 import { createLogger, createMetricsRegistry, loadConfigOrExit, onShutdown } from '@conveyor/shared';
 import { buildHealthApp } from './health-app.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import { Worker } from './worker.js';
 
 const config = loadConfigOrExit('worker', process.env, hostname());
+limitHeapGrowth(config.workerHeapGrowingPercent);
 const logger = createLogger(config, { worker: config.workerName });
 const metrics = createMetricsRegistry('worker');
 
