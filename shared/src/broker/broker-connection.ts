@@ -34,6 +34,10 @@ export class BrokerConnection {
     const status = { connected: false };
     const model = await amqp.connect(options.url, {
       clientProperties: { connection_name: options.name },
+      // amqplib leaves Nagle's algorithm on: a publish or ack written while the
+      // previous frame is unacknowledged then waits for the broker's delayed
+      // TCP ACK (up to 40 ms). Conveyor's frames are small and latency-bound.
+      noDelay: true,
       recovery: {
         initialDelay: 200,
         maxDelay: 5000,
