@@ -44,20 +44,30 @@ function record(ctx: Context, subject: string, samples: readonly number[]): void
   ctx.results.add(SCENARIO, subject, LATENCY_METRICS.p99, p99!);
 }
 
+/**
+ * A round trip this slow is a stall, not a latency: the run fails (and is run
+ * again once, with the reason in the report) instead of taking hours.
+ */
+const STALL_MS = 1000;
+
 /** Times `iterations` calls of `once` after `warmup` untimed ones. */
 async function sample(iterations: number, warmup: number, once: () => Promise<void>): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await once();
   const samples: number[] = [];
-  for (let i = 0; i < iterations; i++) {
+  for (let i = 0; i < warmup + iterations; i++) {
     const started = performance.now();
     await once();
-    samples.push(performance.now() - started);
+    const took = performance.now() - started;
+    if (took > STALL_MS) throw new Error(`round trip ${i + 1} took ${took.toFixed(0)} ms (stall limit ${STALL_MS} ms)`);
+    if (i >= warmup) samples.push(took);
   }
   return samples;
 }
 
 async function producerRoundTrip(producer: Producer): Promise<void> {
+  const started = performance.now();
   const { id } = await producer.submit({ type: 'noop', kwargs: {} });
+  const submitted = performance.now() - started;
+  if (submitted > STALL_MS) throw new Error(`submit took ${submitted.toFixed(0)} ms (PENDING write and the confirm)`);
   const record = await producer.wait(id, 5000);
   if (record?.state !== 'SUCCESS') throw new Error(`task ${id} is ${record?.state ?? 'missing'} after 5 s`);
 }
