@@ -19,6 +19,11 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it("bounds the worker's heap growth at 30 % unless told otherwise (0: V8's own heuristic)", () => {
+    expect(loadConfig('worker', {}).workerHeapGrowingPercent).toBe(30);
+    expect(loadConfig('worker', { WORKER_HEAP_GROWING_PERCENT: '0' }).workerHeapGrowingPercent).toBe(0);
+  });
+
   it('gives each role its own default port', () => {
     expect(loadConfig('worker', {}).port).toBe(DEFAULT_PORTS.worker);
     expect(loadConfig('dashboard', {}).port).toBe(5555);
