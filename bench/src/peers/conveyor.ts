@@ -48,6 +48,10 @@ export function conveyorEnv(settings: Settings, prefix: string, extra: Record<st
  * show what the flatter heap costs in CPU and saves in RSS.
  */
 export const V8_HEAP_GROWTH_ENV: Readonly<Record<string, string>> = { WORKER_HEAP_GROWING_PERCENT: '0' };
+/** The variant's name in result rows: its environment as NAME=value. */
+export const V8_HEAP_GROWTH_LABEL = Object.entries(V8_HEAP_GROWTH_ENV)
+  .map(([name, value]) => `${name}=${value}`)
+  .join(' ');
 
 export function newPrefix(): string {
   return `bench-${hex()}`;

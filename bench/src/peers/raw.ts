@@ -2,13 +2,14 @@
  * The raw limit of this machine for one task: a bare amqplib loop with no
  * framework. Phase 1 publishes N Conveyor-sized task messages (the bytes and
  * headers Conveyor's producer sends, persistent, to a durable queue of the
- * same version as Conveyor's) with publisher confirms. Phase 2, the one timed, is one consumer with
- * prefetch = the workers' concurrency that, for every delivery, does the
- * Redis writes a Conveyor task needs in the worker -- two script calls
- * (EVALSHA): start (HSET state/started/worker + ZADD to the STARTED index)
- * and finish (HSET state/finished + ZREM STARTED + LPUSH to the SUCCESS list) --
- * then acks that delivery on its own. ioredis auto-pipelining lets
- * concurrent deliveries share round trips, as Conveyor's client does.
+ * same version as Conveyor's) with publisher confirms. Phase 2, the one
+ * timed, is one consumer with prefetch = the workers' concurrency that, for
+ * every delivery, does the Redis writes a Conveyor task needs in the worker
+ * -- two script calls (EVALSHA): start (HSET state/started/worker + ZADD to
+ * the STARTED index) and finish (HSET state/finished + ZREM STARTED + LPUSH
+ * to the SUCCESS list) -- then acks that delivery on its own. ioredis
+ * auto-pipelining lets concurrent deliveries share round trips, as
+ * Conveyor's client does.
  *
  * Conveyor does more per task (decoding and validating the message, the
  * time index, events stream, counters, the state machine checks) but also

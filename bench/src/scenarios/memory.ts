@@ -28,6 +28,7 @@ import {
   waitForSuccess,
   type ConveyorRole,
   V8_HEAP_GROWTH_ENV,
+  V8_HEAP_GROWTH_LABEL,
 } from '../peers/conveyor.js';
 import { addNoops, cleanupQueue, newQueueName, openQueue, startBullWorker, waitForCompleted } from '../peers/bullmq.js';
 import type { Producer } from '@conveyor/shared';
@@ -42,7 +43,7 @@ const MiB = 1024 * 1024;
 
 export const MEMORY_SUBJECTS = {
   rss: 'Conveyor worker RSS',
-  rssV8Heap: 'Conveyor worker RSS, WORKER_HEAP_GROWING_PERCENT=0',
+  rssV8Heap: `Conveyor worker RSS, ${V8_HEAP_GROWTH_LABEL}`,
   conveyorBytes: 'Conveyor Redis bytes/task',
   bullmqBytes: 'BullMQ Redis bytes/job',
 };

@@ -17,6 +17,7 @@ import {
   waitForSuccess,
   type ConveyorRole,
   V8_HEAP_GROWTH_ENV,
+  V8_HEAP_GROWTH_LABEL,
 } from '../peers/conveyor.js';
 import {
   addNoops,
@@ -43,7 +44,7 @@ import { forEachRun, type Context } from './context.js';
 
 export const SUBJECTS = {
   conveyor: 'Conveyor',
-  conveyorV8Heap: 'Conveyor, worker WORKER_HEAP_GROWING_PERCENT=0',
+  conveyorV8Heap: `Conveyor, worker ${V8_HEAP_GROWTH_LABEL}`,
   bullmq: 'BullMQ',
   celery: 'Celery prefork',
   raw: 'raw amqplib+Redis',
