@@ -36,14 +36,13 @@ describe('topology', () => {
     expect(topology.queueName('email')).toBe('acme.email');
     expect(topology.bindings).toContainEqual({ queue: 'acme.email', exchange: 'acme.tasks', routingKey: 'acme.email' });
     const email = topology.queues.find((q) => q.name === 'acme.email')!;
-    expect(email.options.arguments).toEqual({ 'x-queue-version': 2, 'x-dead-letter-exchange': 'acme.dead' });
+    expect(email.options.arguments).toEqual({ 'x-dead-letter-exchange': 'acme.dead' });
   });
 
   it('routes every delay tier back into the task exchange after its TTL', () => {
     for (const ms of topology.delayTiers) {
       const queue = topology.queues.find((q) => q.name === `acme.delay.${ms}`)!;
       expect(queue.options.arguments).toEqual({
-        'x-queue-version': 2,
         'x-message-ttl': ms,
         'x-dead-letter-exchange': 'acme.tasks',
       });

@@ -1,8 +1,8 @@
 /**
  * The raw limit of this machine for one task: a bare amqplib loop with no
  * framework. Phase 1 publishes N Conveyor-sized task messages (the bytes and
- * headers Conveyor's producer sends, persistent, to a durable queue of the
- * same version as Conveyor's) with publisher confirms. Phase 2, the one
+ * headers Conveyor's producer sends, persistent, to a durable queue with no
+ * storage arguments, like Conveyor's) with publisher confirms. Phase 2, the one
  * timed, is one consumer with prefetch = the workers' concurrency that, for
  * every delivery, does the Redis writes a Conveyor task needs in the worker
  * -- two script calls (EVALSHA): start (HSET state/started/worker + ZADD to
@@ -17,7 +17,7 @@
  * multiple-ack per flush), so the ratio is a measure of overhead, not a bound.
  */
 import { randomUUID } from 'node:crypto';
-import { encodeTask, newTaskMessage, QUEUE_VERSION } from '@conveyor/shared';
+import { encodeTask, newTaskMessage } from '@conveyor/shared';
 import type { ConsumeMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { publishConfirmed, type AmqpHandle } from '../util/amqp.js';
@@ -70,7 +70,7 @@ export async function rawThroughput(
   const publisher = await model.createConfirmChannel();
   const consumer = await model.createChannel();
   try {
-    await publisher.assertQueue(queue, { durable: true, arguments: QUEUE_VERSION });
+    await publisher.assertQueue(queue, { durable: true });
     const { content, options } = conveyorMessage();
     const publishMs = await publishConfirmed(publisher, queue, count, content, options);
 

@@ -9,7 +9,6 @@
  */
 import { join } from 'node:path';
 import getPort from 'get-port';
-import { QUEUE_VERSION } from '@conveyor/shared';
 import { cleanupConveyor, newPrefix, startRole, startWorker, type ConveyorRole } from '../peers/conveyor.js';
 import { conveyorMessage } from '../peers/raw.js';
 import { publishConfirmed } from '../util/amqp.js';
@@ -38,7 +37,7 @@ async function rawPublishRate(ctx: Context): Promise<number> {
   const channel = await (await ctx.amqp.get()).createConfirmChannel();
   const queue = `bench-${hex()}.publish`;
   try {
-    await channel.assertQueue(queue, { durable: true, arguments: QUEUE_VERSION });
+    await channel.assertQueue(queue, { durable: true });
     const { content, options } = conveyorMessage();
     const n = ctx.settings.http.publishMessages;
     const ms = await publishConfirmed(channel, queue, n, content, options);

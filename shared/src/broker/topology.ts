@@ -12,6 +12,16 @@
  * every message in a tier queue has the same TTL, so expiry at the head never
  * waits behind a longer delay (no head-of-line blocking), and any delay is at
  * most log2(delay / 100 ms) + 1 hops.
+ *
+ * The queues carry no storage arguments (`x-queue-version`, `x-queue-mode`):
+ * their storage is the broker's default, which an operator changes with a
+ * policy at any time, while an argument is fixed for the queue's life and
+ * every client declaring the queue (a Celery app sharing it, too) would have
+ * to repeat it. The default is also the safer choice on RabbitMQ 3.10-3.13:
+ * a classic queue of version 1 fsyncs a persistent message before
+ * confirming it, while version 2 there confirms once the message is written
+ * to the page cache (no fsync), so a 202 could outlive the message in an
+ * operating-system crash.
  */
 import type { Channel, Options } from 'amqplib';
 
@@ -19,14 +29,6 @@ import type { Channel, Options } from 'amqplib';
 export const DELAY_HEADER = 'conveyor-delay-ms';
 const DELAY_BASE_MS = 100;
 const DELAY_TIERS = 24; // 100 ms … ~9.7 days; longer delays take several passes through the top tier
-/**
- * Classic queues, version 2 (RabbitMQ 3.10+): the same semantics as v1 with
- * a far cheaper on-disk index for persistent messages (measured here: +40 %
- * publish and consume rate, -15 % broker CPU per message). Every queue
- * Conveyor declares has it; the benchmark's raw loops declare theirs with it
- * too, so their ceiling is measured on the same kind of queue.
- */
-export const QUEUE_VERSION = { 'x-queue-version': 2 } as const;
 
 export interface ExchangeSpec {
   name: string;
@@ -73,13 +75,13 @@ export function buildTopology({ prefix, exchange, queues }: TopologyOptions): To
 
   const taskQueues: QueueSpec[] = queues.map((logical) => ({
     name: queueName(logical),
-    options: { durable: true, arguments: { ...QUEUE_VERSION, 'x-dead-letter-exchange': deadLetterExchange } },
+    options: { durable: true, arguments: { 'x-dead-letter-exchange': deadLetterExchange } },
   }));
   const tierQueues: QueueSpec[] = delayTiers.map((ms) => ({
     name: `${delayExchange}.${ms}`,
     options: {
       durable: true,
-      arguments: { ...QUEUE_VERSION, 'x-message-ttl': ms, 'x-dead-letter-exchange': exchange },
+      arguments: { 'x-message-ttl': ms, 'x-dead-letter-exchange': exchange },
     },
   }));
 
@@ -95,11 +97,7 @@ export function buildTopology({ prefix, exchange, queues }: TopologyOptions): To
       { name: deadLetterExchange, type: 'fanout', options: { durable: true } },
       { name: delayExchange, type: 'headers', options: { durable: true } },
     ],
-    queues: [
-      ...taskQueues,
-      { name: deadLetterQueue, options: { durable: true, arguments: QUEUE_VERSION } },
-      ...tierQueues,
-    ],
+    queues: [...taskQueues, { name: deadLetterQueue, options: { durable: true } }, ...tierQueues],
     bindings: [
       ...taskQueues.map((q) => ({ queue: q.name, exchange, routingKey: q.name })),
       { queue: deadLetterQueue, exchange: deadLetterExchange, routingKey: '' },
