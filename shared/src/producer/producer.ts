@@ -15,7 +15,14 @@ import type { TaskRecord } from '../store/task-record.js';
 import { TaskStore } from '../store/task-store.js';
 import { TaskRegistry } from '../tasks/registry.js';
 import { ResultWaiter } from './result-waiter.js';
-import { submitTask, type Accepted, type SubmitContext, type Submission } from './submit-task.js';
+import {
+  prepareSubmission,
+  submitPrepared,
+  submitTask,
+  type Accepted,
+  type SubmitContext,
+  type Submission,
+} from './submit-task.js';
 
 export class Producer {
   readonly #context: SubmitContext;
@@ -53,6 +60,36 @@ export class Producer {
   /** The record once terminal (or as it is after `timeoutMs`); null for an unknown id. */
   wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecord | null> {
     return this.#waiter.wait(id, timeoutMs, signal);
+  }
+
+  /**
+   * Submits and waits for the result in one call, like Celery's
+   * `apply_async().get()`. The wait starts as soon as the PENDING record is
+   * written, so the task can run while the broker's confirm is on its way
+   * instead of after it (the two take about as long). Resolves once the
+   * broker confirmed and the task is terminal, or with the record as it is
+   * after `timeoutMs` or on `signal`; rejects as `submit` does, and then
+   * stops waiting.
+   */
+  async submitAndWait(submission: Submission, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecord | null> {
+    const prepared = prepareSubmission(this.#context, submission);
+    const stopWaiting = new AbortController();
+    const stop = () => stopWaiting.abort();
+    signal?.addEventListener('abort', stop, { once: true });
+    let waiting: Promise<TaskRecord | null> | undefined;
+    try {
+      await submitPrepared(this.#context, prepared, undefined, (id) => {
+        waiting = this.#waiter.wait(id, timeoutMs, stopWaiting.signal);
+        // Observed at once: while the confirm is awaited, a failed wait must not go unhandled.
+        waiting.catch(() => undefined);
+      });
+      return await waiting!;
+    } catch (error) {
+      stop();
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
   }
 
   get(id: string): Promise<TaskRecord | null> {

@@ -117,12 +117,15 @@ export function prepareSubmission(
 /**
  * Records `prepared` PENDING under `id` (a fresh UUID unless given), publishes
  * it and resolves once the broker confirmed. A given id must be new: the
- * caller owns it (an idempotency key claimed it).
+ * caller owns it (an idempotency key claimed it). `onRecorded` runs once the
+ * record exists and before the publish, for a caller that starts waiting for
+ * the result while the confirm is on its way.
  */
 export async function submitPrepared(
   context: SubmitContext,
   prepared: PreparedSubmission,
   id: string = randomUUID(),
+  onRecorded?: (id: string) => void,
 ): Promise<Accepted> {
   const { store, publisher } = context;
   const { type, kwargs, queue, eta, expires, now } = prepared;
@@ -137,6 +140,7 @@ export async function submitPrepared(
   }
   // A fresh random UUID never exists already; if it does, something is badly wrong (a 500, not a 409).
   if (!outcome.applied) throw new Error(`new task ${id} already in the store (${outcome.reason})`);
+  onRecorded?.(id);
 
   const message = newTaskMessage({
     id,

@@ -1,0 +1,60 @@
+/**
+ * The producer API against a real worker process, RabbitMQ and Redis:
+ * submitAndWait returns the finished record, refuses bad input before
+ * anything is written, and gives the record back as it is when its wait runs
+ * out or is aborted.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createLogger, hasCode, loadConfig, Producer, redisKeys } from '@conveyor/shared';
+import { startRole } from '../support/processes.js';
+import { connectRedis, testEnv, useTestPrefix } from '../support/services.js';
+
+const prefix = useTestPrefix();
+let producer: Producer;
+let redis: Redis;
+
+beforeAll(async () => {
+  await startRole('worker', testEnv(prefix, { WORKER_CONCURRENCY: 4 }));
+  const config = loadConfig('api', testEnv(prefix));
+  producer = await Producer.connect(config, createLogger(config));
+  redis = await connectRedis();
+});
+
+afterAll(async () => {
+  await producer?.close();
+  await redis?.quit();
+});
+
+it('submits and waits in one call: the finished record, as wait() reads it', async () => {
+  const record = await producer.submitAndWait({ type: 'greet', kwargs: { name: 'Ada' } }, 10_000);
+  expect(record).toMatchObject({ type: 'greet', state: 'SUCCESS', result: 'Hello Ada' });
+  await expect(producer.wait(record!.id, 0)).resolves.toEqual(record);
+});
+
+it('refuses invalid kwargs with the field at fault, writing nothing', async () => {
+  const before = await redis.llen(redisKeys(prefix).timeIndex);
+  const refused = producer.submitAndWait({ type: 'greet', kwargs: { name: 42 } }, 10_000);
+  await expect(refused).rejects.toSatisfy((error: unknown) => hasCode(error, 'CNV_INVALID_KWARGS'));
+  await expect(refused).rejects.toMatchObject({ field: 'kwargs.name' });
+  expect(await redis.llen(redisKeys(prefix).timeIndex)).toBe(before);
+});
+
+it('returns the record as it is when the wait runs out', async () => {
+  const started = Date.now();
+  const record = await producer.submitAndWait({ type: 'sleep', kwargs: { duration: 2 } }, 300);
+  expect(Date.now() - started).toBeLessThan(1500);
+  expect(['PENDING', 'STARTED']).toContain(record?.state);
+  await expect(producer.wait(record!.id, 10_000)).resolves.toMatchObject({ state: 'SUCCESS' });
+});
+
+it('stops waiting when the signal aborts', async () => {
+  const started = Date.now();
+  const record = await producer.submitAndWait(
+    { type: 'sleep', kwargs: { duration: 2 } },
+    10_000,
+    AbortSignal.timeout(200),
+  );
+  expect(Date.now() - started).toBeLessThan(1500);
+  expect(['PENDING', 'STARTED']).toContain(record?.state);
+});
