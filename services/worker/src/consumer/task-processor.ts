@@ -357,7 +357,9 @@ export class TaskProcessor {
    * delay is the broker's (delay tiers), so no delivery is held unacked.
    */
   async #retry(message: TaskMessage, queue: string, attempt: number, failure: Outcome, delayMs: number) {
-    const eta = new Date(Date.now() + delayMs).toISOString();
+    // Counted from the failure the attempt error records as `at`, so `retryAt - at` is the policy's delay.
+    const failedAt = Number(failure.fields.finished ?? Date.now());
+    const eta = new Date(failedAt + delayMs).toISOString();
     await this.#deps.publisher.publish({ ...message, retries: message.retries + 1, eta }, queue);
     await this.#recordAttemptError(message.id, attempt, failure.fields, eta);
     await this.#finish(message, queue, attempt, { state: 'RETRY', fields: { ...failure.fields, eta } });
