@@ -358,8 +358,7 @@ export class TaskProcessor {
    */
   async #retry(message: TaskMessage, queue: string, attempt: number, failure: Outcome, delayMs: number) {
     // Counted from the failure the attempt error records as `at`, so `retryAt - at` is the policy's delay.
-    const failedAt = Number(failure.fields.finished ?? Date.now());
-    const eta = new Date(failedAt + delayMs).toISOString();
+    const eta = new Date(failedAt(failure.fields) + delayMs).toISOString();
     await this.#deps.publisher.publish({ ...message, retries: message.retries + 1, eta }, queue);
     await this.#recordAttemptError(message.id, attempt, failure.fields, eta);
     await this.#finish(message, queue, attempt, { state: 'RETRY', fields: { ...failure.fields, eta } });
@@ -401,7 +400,7 @@ export class TaskProcessor {
       attempt,
       error: String(fields.error ?? ''),
       errorCode: String(fields.errorCode ?? ''),
-      at: new Date(Number(fields.finished ?? Date.now())).toISOString(),
+      at: new Date(failedAt(fields)).toISOString(),
     };
     if (retryAt !== undefined) entry.retryAt = retryAt;
     return recordAttemptError(redis, store.keys, id, entry, config.resultTtlSeconds);
@@ -495,6 +494,11 @@ function withHeader(delivery: Message, name: string, value: string): Message {
 function failureFields(error: unknown, now: number): FieldValues {
   const e = error instanceof Error ? error : new Error(String(error));
   return { error: e.message, errorCode: codeOf(e), traceback: e.stack ?? e.message, finished: now };
+}
+
+/** When an attempt failed (ms): its outcome's `finished`, which failureFields always sets. */
+function failedAt(fields: FieldValues): number {
+  return Number(fields.finished ?? Date.now());
 }
 
 function codeOf(error: unknown): string {
