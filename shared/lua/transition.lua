@@ -25,7 +25,9 @@
 
   ARGV[1] result TTL (seconds): applied to the hash once terminal, and to index entries
   ARGV[2] approximate maximum number of entries in the event stream (one entry per call)
-  ARGV[3] channel on which terminal transitions are published ("<id> <state>"), when anyone listens
+  ARGV[3] channel on which terminal transitions are published, when anyone listens:
+          "<id> <state> <record>", the record as a JSON array of the hash's fields and values
+          (a waiter then needs no read), or "<id> <state>" when that is over ANNOUNCED_RECORD_MAX bytes
   ARGV[4] now (ms) of the call, for trimming expired index entries
   ARGV[5] JSON array with one element per transition, in KEYS order:
             [id, new state, attempt, now, fields, identity]
@@ -54,6 +56,8 @@ local RANK = { PENDING = 0, RECEIVED = 1, STARTED = 2, RETRY = 3, SUCCESS = 4, F
 local INDEX = { PENDING = 4, RECEIVED = 5, STARTED = 6, RETRY = 7, SUCCESS = 8, FAILURE = 9, REVOKED = 10 }
 -- The time index and the terminal state indexes are lists; the others sorted sets.
 local function isList(index) return index == 1 or index >= INDEX.SUCCESS end
+-- Every listener gets every announcement: a large result is left to a read by whoever wants it.
+local ANNOUNCED_RECORD_MAX = 16384
 
 local ttl, maxEvents, channel, callNow, taskKey = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[6]
 local listened = redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0
@@ -120,7 +124,11 @@ for i, t in ipairs(batch) do
     if RANK[new] == 4 then
       -- Finished tasks expire after the result TTL (their index entries below).
       redis.call('EXPIRE', key, ttl)
-      if listened then redis.call('PUBLISH', channel, id .. ' ' .. new) end
+      if listened then
+        local message, record = id .. ' ' .. new, cjson.encode(redis.call('HGETALL', key))
+        if #record <= ANNOUNCED_RECORD_MAX then message = message .. ' ' .. record end
+        redis.call('PUBLISH', channel, message)
+      end
     end
     events[#events + 1] = id .. ' ' .. new .. ' ' .. now
     results[#results + 1] = 1

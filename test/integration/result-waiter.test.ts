@@ -1,7 +1,8 @@
 /**
  * Waiting for results against a real Redis: a waiter wakes on the terminal
- * transition, returns at once for a finished or unknown task, and one
- * subscription serves consecutive and concurrent waits.
+ * transition (whose announcement carries the record unless it is large),
+ * returns at once for a finished or unknown task, and one subscription
+ * serves consecutive and concurrent waits.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -33,7 +34,8 @@ async function pending(): Promise<string> {
   return id;
 }
 
-const finish = (id: string) => store.transition(id, 'SUCCESS', 1, { result: JSON.stringify(id), finished: Date.now() });
+const finish = (id: string, result: unknown = id) =>
+  store.transition(id, 'SUCCESS', 1, { result: JSON.stringify(result), finished: Date.now() });
 
 const listeners = async () => (await redis.pubsub('NUMSUB', store.keys.finished))[1];
 
@@ -44,6 +46,50 @@ it('wakes on the terminal transition, with the finished record', async () => {
   const started = Date.now();
   await expect(waiting).resolves.toMatchObject({ id, state: 'SUCCESS', result: id });
   expect(Date.now() - started).toBeLessThan(5000);
+});
+
+/** The announcements of `id` on the finished channel while `during` runs. */
+async function announcementsOf(id: string, during: () => Promise<unknown>): Promise<string[]> {
+  const subscriber = await connectRedis();
+  const messages: string[] = [];
+  subscriber.on('message', (_channel: string, message: string) => {
+    if (message.startsWith(`${id} `)) messages.push(message);
+  });
+  await subscriber.subscribe(store.keys.finished);
+  try {
+    await during();
+    await subscriber.ping(); // every message published before the ping has arrived
+    return messages;
+  } finally {
+    await subscriber.quit();
+  }
+}
+
+it('is woken by an announcement that carries the finished record, so it need not read it', async () => {
+  const id = await pending();
+  const announced = await announcementsOf(id, async () => {
+    const waiting = waiter.wait(id, 10_000);
+    await finish(id);
+    await expect(waiting).resolves.toEqual(await store.get(id));
+  });
+  expect(announced).toHaveLength(1);
+  const head = `${id} SUCCESS `;
+  expect(announced[0]!.startsWith(head)).toBe(true);
+  // The record as the hash's fields and values, flat.
+  expect(JSON.parse(announced[0]!.slice(head.length))).toEqual(
+    expect.arrayContaining(['state', 'SUCCESS', 'result', JSON.stringify(id)]),
+  );
+});
+
+it('reads a record too large to announce', async () => {
+  const id = await pending();
+  const large = 'x'.repeat(20_000);
+  const announced = await announcementsOf(id, async () => {
+    const waiting = waiter.wait(id, 10_000);
+    await finish(id, large);
+    await expect(waiting).resolves.toMatchObject({ id, state: 'SUCCESS', result: large });
+  });
+  expect(announced).toEqual([`${id} SUCCESS`]);
 });
 
 it('answers at once for a finished task, and null for an unknown one', async () => {
@@ -69,7 +115,7 @@ it('keeps one subscription across consecutive and concurrent waits', async () =>
   }
   const ids = await Promise.all(Array.from({ length: 50 }, pending));
   const waits = ids.map((id) => waiter.wait(id, 10_000));
-  await Promise.all(ids.map(finish));
+  await Promise.all(ids.map((id) => finish(id)));
   const records = await Promise.all(waits);
   expect(records.map((r) => r?.result)).toEqual(ids);
   expect(await listeners()).toBe(1);

@@ -10,6 +10,7 @@ import { TaskPublisher } from '../broker/task-publisher.js';
 import { buildTopology } from '../broker/topology.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { isTerminal } from '../states.js';
 import { createRedis } from '../redis.js';
 import type { TaskRecord } from '../store/task-record.js';
 import { TaskStore } from '../store/task-store.js';
@@ -65,28 +66,42 @@ export class Producer {
   /**
    * Submits and waits for the result in one call, like Celery's
    * `apply_async().get()`. The wait starts as soon as the PENDING record is
-   * written, so the task can run while the broker's confirm is on its way
-   * instead of after it (the two take about as long). Resolves once the
-   * broker confirmed and the task is terminal, or with the record as it is
-   * after `timeoutMs` or on `signal`; rejects as `submit` does, and then
-   * stops waiting.
+   * written, so the task can run while the broker's confirm is on its way.
+   * Resolves with the record as soon as the task is terminal, even before
+   * the confirm: a worker ran the task, so the broker had it (the confirm
+   * includes the broker's disk write, which the delivery does not wait
+   * for). Otherwise resolves once the broker confirmed, with the record as
+   * it is after `timeoutMs` or on `signal`; rejects as `submit` does, and
+   * then stops waiting.
    */
   async submitAndWait(submission: Submission, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecord | null> {
     const prepared = prepareSubmission(this.#context, submission);
     const stopWaiting = new AbortController();
     const stop = () => stopWaiting.abort();
     signal?.addEventListener('abort', stop, { once: true });
-    let waiting: Promise<TaskRecord | null> | undefined;
     try {
-      await submitPrepared(this.#context, prepared, undefined, (id) => {
-        waiting = this.#waiter.wait(id, timeoutMs, stopWaiting.signal);
-        // Observed at once: while the confirm is awaited, a failed wait must not go unhandled.
-        waiting.catch(() => undefined);
+      return await new Promise<TaskRecord | null>((resolve, reject) => {
+        let waiting: Promise<TaskRecord | null> | undefined;
+        const submitted = submitPrepared(this.#context, prepared, undefined, (id) => {
+          waiting = this.#waiter.wait(id, timeoutMs, stopWaiting.signal);
+          // Observed at once: while the confirm is awaited, a failed wait must not go unhandled.
+          waiting.then(
+            (record) => {
+              if (record !== null && isTerminal(record.state)) resolve(record);
+            },
+            () => undefined,
+          );
+        });
+        // A confirm that fails after the task finished changes nothing: the submit's
+        // cleanup only removes a record that is still PENDING.
+        submitted.then(
+          () => waiting!.then(resolve, reject),
+          (error: Error) => {
+            stop();
+            reject(error);
+          },
+        );
       });
-      return await waiting!;
-    } catch (error) {
-      stop();
-      throw error;
     } finally {
       signal?.removeEventListener('abort', stop);
     }

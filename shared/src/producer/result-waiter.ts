@@ -1,7 +1,8 @@
 /**
  * Waiting for a task to finish without polling: transition.lua publishes
- * "<id> <state>" on the `finished` channel for every terminal transition
- * while anyone listens. One subscriber connection per process serves every
+ * every terminal transition on the `finished` channel while anyone listens,
+ * with the finished record unless it is large, so a woken waiter usually
+ * returns without reading it (a Redis round trip off every result). One subscriber connection per process serves every
  * waiter. It subscribes with the first waiter and unsubscribes once no one
  * has waited for SUBSCRIPTION_LINGER_MS, so a process that waits for nothing
  * costs Redis nothing, and one that waits often (a client submitting and
@@ -9,18 +10,21 @@
  */
 import type { Redis } from 'ioredis';
 import { isTerminal } from '../states.js';
-import type { TaskRecord } from '../store/task-record.js';
+import { parseTaskRecord, type TaskRecord } from '../store/task-record.js';
 import type { TaskStore } from '../store/task-store.js';
 import { storeUnavailable } from './store-errors.js';
 
 /** How long the subscription outlives its last waiter. */
 const SUBSCRIPTION_LINGER_MS = 5000;
 
+/** Wakes one waiter, with the finished record when the announcement carried it. */
+type Wake = (record: TaskRecord | undefined) => void;
+
 export class ResultWaiter {
   readonly #store: TaskStore;
   readonly #subscriber: Redis;
   readonly #channel: string;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new Map<string, Set<Wake>>();
   #subscribed: Promise<unknown> | null = null;
   #unsubscribeTimer: NodeJS.Timeout | undefined;
 
@@ -33,7 +37,10 @@ export class ResultWaiter {
     subscriber.on('error', () => undefined);
     subscriber.on('message', (_channel: string, message: string) => {
       const id = message.slice(0, message.indexOf(' '));
-      for (const wake of this.#waiters.get(id) ?? []) wake();
+      const waiters = this.#waiters.get(id);
+      if (!waiters) return;
+      const record = announcedRecord(id, message);
+      for (const wake of waiters) wake(record);
     });
   }
 
@@ -47,22 +54,22 @@ export class ResultWaiter {
       const record = await this.#read(id);
       if (timeoutMs <= 0 || record === null || isTerminal(record.state)) return record;
     }
-    let wake!: () => void;
-    const woken = new Promise<void>((resolve) => (wake = resolve));
+    let wake!: Wake;
+    const woken = new Promise<TaskRecord | undefined>((resolve) => (wake = resolve));
+    const stop = () => wake(undefined);
     this.#add(id, wake);
-    const timer = setTimeout(wake, timeoutMs);
-    signal?.addEventListener('abort', wake, { once: true });
+    const timer = setTimeout(stop, timeoutMs);
+    signal?.addEventListener('abort', stop, { once: true });
     try {
       // Read only once the subscription is active: a task finishing before
       // the read is seen by it, one finishing after it wakes this waiter.
       await this.#subscribe();
       const record = await this.#read(id);
       if (record === null || isTerminal(record.state)) return record;
-      await woken;
-      return await this.#read(id);
+      return (await woken) ?? (await this.#read(id));
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', wake);
+      signal?.removeEventListener('abort', stop);
       this.#remove(id, wake);
     }
   }
@@ -72,13 +79,13 @@ export class ResultWaiter {
     await this.#subscriber.quit().catch(() => this.#subscriber.disconnect());
   }
 
-  #add(id: string, wake: () => void): void {
+  #add(id: string, wake: Wake): void {
     let set = this.#waiters.get(id);
     if (!set) this.#waiters.set(id, (set = new Set()));
     set.add(wake);
   }
 
-  #remove(id: string, wake: () => void): void {
+  #remove(id: string, wake: Wake): void {
     const set = this.#waiters.get(id);
     set?.delete(wake);
     if (set?.size === 0) this.#waiters.delete(id);
@@ -110,4 +117,14 @@ export class ResultWaiter {
       throw storeUnavailable(error);
     }
   }
+}
+
+/** The record an announcement "<id> <state> <record>" carries; undefined for "<id> <state>". */
+function announcedRecord(id: string, message: string): TaskRecord | undefined {
+  const start = message.indexOf(' ', id.length + 1) + 1;
+  if (start === 0) return undefined;
+  const flat = JSON.parse(message.slice(start)) as string[];
+  const hash: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+  return parseTaskRecord(id, hash) ?? undefined;
 }

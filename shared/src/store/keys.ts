@@ -24,7 +24,7 @@ export interface RedisKeys {
   readonly stateIndexes: readonly string[];
   /** Stream of transitions (id, state, at), capped, for live views. */
   readonly events: string;
-  /** Pub/sub channel announcing each terminal transition as "<id> <state>". */
+  /** Pub/sub channel announcing each terminal transition as "<id> <state>[ <record>]" (transition.lua). */
   readonly finished: string;
   /** Pub/sub channel of control messages to workers (JSON, see worker control). */
   readonly control: string;
