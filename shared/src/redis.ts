@@ -34,3 +34,31 @@ export function createRedis(url: string, { failFast, name, commandTimeout }: Red
     lazyConnect: false,
   });
 }
+
+/**
+ * Subscribes `redis` to `channel`, but never during its connection's
+ * handshake. ioredis writes SUBSCRIBE at once while a connection is in
+ * status `connect` (Redis accepts it while loading); the subscribed
+ * connection then refuses the handshake's ready check, and ioredis
+ * reconnects without the subscription although the subscribe resolved: the
+ * caller would never hear a message. Outside the handshake the client's own
+ * rules apply (queued while disconnected, or refused at once without an
+ * offline queue), and ioredis resubscribes a ready connection that dropped.
+ */
+export async function subscribeAfterHandshake(redis: Redis, channel: string): Promise<void> {
+  if (redis.status === 'connect') await handshakeEnd(redis);
+  await redis.subscribe(channel);
+}
+
+/** Resolves once the handshake in progress has ended, ready or not. */
+function handshakeEnd(redis: Redis): Promise<void> {
+  return new Promise((resolve) => {
+    const ended = () => {
+      redis.off('ready', ended);
+      redis.off('close', ended);
+      resolve();
+    };
+    redis.on('ready', ended);
+    redis.on('close', ended);
+  });
+}

@@ -2,13 +2,15 @@
  * Waiting for results against a real Redis: a waiter wakes on the terminal
  * transition (whose announcement carries the record unless it is large),
  * returns at once for a finished or unknown task, and one subscription
- * serves consecutive and concurrent waits.
+ * serves consecutive and concurrent waits, even one that first subscribes
+ * while its connection is still in its handshake.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ResultWaiter, TaskStore } from '@conveyor/shared';
-import { connectRedis, useTestPrefix } from '../support/services.js';
+import { createRedis, ResultWaiter, TaskStore } from '@conveyor/shared';
+import { connectRedis, serviceUrls, useTestPrefix } from '../support/services.js';
 
 const prefix = useTestPrefix();
 let redis: Redis;
@@ -119,4 +121,31 @@ it('keeps one subscription across consecutive and concurrent waits', async () =>
   const records = await Promise.all(waits);
   expect(records.map((r) => r?.result)).toEqual(ids);
   expect(await listeners()).toBe(1);
+});
+
+it('hears announcements when its first wait subscribes during the connection handshake', async () => {
+  // A new process waits at once (submitAndWait right after connecting): the
+  // subscribe then meets a connection whose handshake (client name, ready
+  // check) is still running. Each round is a fresh waiter started on the
+  // connection's 'connect' event, so its subscribe lands in that window.
+  for (let round = 0; round < 10; round++) {
+    const id = await pending();
+    const subscriber = createRedis(serviceUrls().redisUrl, { failFast: false, name: 'result-waiter-test' });
+    const fresh = new ResultWaiter(store, subscriber);
+    try {
+      const { waiting } = await new Promise<{ waiting: ReturnType<ResultWaiter['wait']> }>((resolve) =>
+        subscriber.once('connect', () => resolve({ waiting: fresh.wait(id, 2000) })),
+      );
+      // Finish once the connection is ready and subscribed (or after 500 ms when it never is).
+      const subscribed = () => subscriber.status === 'ready' && subscriber.mode === 'subscriber';
+      for (let polls = 0; polls < 50 && !subscribed(); polls++) await sleep(10);
+      const finishedAt = Date.now();
+      await finish(id);
+      await expect(waiting).resolves.toMatchObject({ id, state: 'SUCCESS' });
+      // Woken by the announcement, not by the wait running out.
+      expect(Date.now() - finishedAt).toBeLessThan(1000);
+    } finally {
+      await fresh.close();
+    }
+  }
 });

@@ -69,7 +69,7 @@ async function producerRoundTrip(producer: Producer): Promise<void> {
   const took = performance.now() - started;
   if (record?.state !== 'SUCCESS') throw new Error(`task ${record?.id} is ${record?.state ?? 'missing'} after 5 s`);
   if (took > STALL_MS) {
-    // Which side stalled: the task's own run (PENDING write to SUCCESS), or the broker's confirm.
+    // Which side stalled: the task's own run (PENDING write to SUCCESS), or the submit and the wake-up around it.
     const ran = Date.parse(record.finished!) - Date.parse(record.created!);
     throw new Error(`round trip took ${took.toFixed(0)} ms, of which PENDING to SUCCESS ${ran} ms`);
   }

@@ -9,6 +9,7 @@
  * waiting in a loop) does not pay a subscribe round trip per task.
  */
 import type { Redis } from 'ioredis';
+import { subscribeAfterHandshake } from '../redis.js';
 import { isTerminal } from '../states.js';
 import { parseTaskRecord, type TaskRecord } from '../store/task-record.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -103,7 +104,7 @@ export class ResultWaiter {
 
   #subscribe(): Promise<unknown> {
     clearTimeout(this.#unsubscribeTimer);
-    this.#subscribed ??= this.#subscriber.subscribe(this.#channel);
+    this.#subscribed ??= subscribeAfterHandshake(this.#subscriber, this.#channel);
     return this.#subscribed.catch((error: unknown) => {
       this.#subscribed = null;
       throw storeUnavailable(error);

@@ -1,0 +1,42 @@
+/**
+ * Subscribing against a real Redis at the one moment ioredis gets wrong: in
+ * the middle of the connection's handshake. The subscription must survive
+ * it and deliver messages.
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createRedis, subscribeAfterHandshake } from '@conveyor/shared';
+import { connectRedis, serviceUrls } from '../support/services.js';
+
+let publisher: Redis;
+
+beforeAll(async () => {
+  publisher = await connectRedis();
+});
+afterAll(async () => {
+  await publisher.quit();
+});
+
+it('subscribes a connection that is still in its handshake, and hears what is published', async () => {
+  const channel = `redis-subscribe-test:${randomUUID()}`;
+  const subscriber = createRedis(serviceUrls().redisUrl, { failFast: false, name: 'redis-subscribe-test' });
+  try {
+    const statusAtSubscribe = await new Promise<string>((resolve, reject) =>
+      subscriber.once('connect', () => {
+        const status = subscriber.status;
+        subscribeAfterHandshake(subscriber, channel).then(() => resolve(status), reject);
+      }),
+    );
+    expect(statusAtSubscribe).toBe('connect');
+    // A connection that lost its subscription in the handshake is ready again by now, unsubscribed.
+    if (subscriber.status !== 'ready') await once(subscriber, 'ready', { signal: AbortSignal.timeout(5000) });
+    const heard = new Promise<string>((resolve) => subscriber.once('message', (_channel, message) => resolve(message)));
+    expect((await publisher.pubsub('NUMSUB', channel))[1]).toBe(1);
+    await publisher.publish(channel, 'hello');
+    await expect(heard).resolves.toBe('hello');
+  } finally {
+    subscriber.disconnect();
+  }
+});
