@@ -46,19 +46,18 @@ export function createRedis(url: string, { failFast, name, commandTimeout }: Red
  * offline queue), and ioredis resubscribes a ready connection that dropped.
  */
 export async function subscribeAfterHandshake(redis: Redis, channel: string): Promise<void> {
-  if (redis.status === 'connect') await handshakeEnd(redis);
+  // 'close' too: a handshake that fails leaves the subscribe to the client's rules below.
+  if (redis.status === 'connect') await nextEventOf(redis, ['ready', 'close']);
   await redis.subscribe(channel);
 }
 
-/** Resolves once the handshake in progress has ended, ready or not. */
-function handshakeEnd(redis: Redis): Promise<void> {
+/** Resolves when `redis` next emits one of `events`. */
+export function nextEventOf(redis: Redis, events: readonly string[]): Promise<void> {
   return new Promise((resolve) => {
-    const ended = () => {
-      redis.off('ready', ended);
-      redis.off('close', ended);
+    const done = () => {
+      for (const event of events) redis.off(event, done);
       resolve();
     };
-    redis.on('ready', ended);
-    redis.on('close', ended);
+    for (const event of events) redis.on(event, done);
   });
 }
