@@ -1,14 +1,16 @@
 /**
  * The producer API against a real worker process, RabbitMQ and Redis:
  * submitAndWait returns the finished record, refuses bad input before
- * anything is written, and gives the record back as it is when its wait runs
- * out or is aborted.
+ * anything is written, gives the record back as it is when its wait runs
+ * out or is aborted, and returns a finished task without waiting for the
+ * broker's confirm.
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createLogger, hasCode, loadConfig, Producer, redisKeys } from '@conveyor/shared';
+import { startHeldRepliesProxy } from '../support/held-replies-proxy.js';
 import { startRole } from '../support/processes.js';
-import { connectRedis, testEnv, useTestPrefix } from '../support/services.js';
+import { connectRedis, serviceUrls, testEnv, useTestPrefix } from '../support/services.js';
 
 const prefix = useTestPrefix();
 let producer: Producer;
@@ -57,4 +59,27 @@ it('stops waiting when the signal aborts', async () => {
   );
   expect(Date.now() - started).toBeLessThan(1500);
   expect(['PENDING', 'STARTED']).toContain(record?.state);
+});
+
+it("returns a finished task without waiting for the broker's confirm", async () => {
+  // The producer talks to RabbitMQ through a proxy that holds the broker's
+  // replies: its publish reaches the broker, the worker (connected directly)
+  // runs the task, and the confirm waits in the proxy.
+  const broker = new URL(serviceUrls().amqpUrl);
+  const proxy = await startHeldRepliesProxy({ host: broker.hostname, port: Number(broker.port || 5672) });
+  const proxied = new URL(broker);
+  proxied.host = proxy.address;
+  const config = loadConfig('api', testEnv(prefix, { AMQP_URL: proxied.toString() }));
+  const late = await Producer.connect(config, createLogger(config));
+  try {
+    proxy.hold();
+    const record = await late.submitAndWait({ type: 'greet', kwargs: { name: 'Ada' } }, 10_000);
+    expect(record).toMatchObject({ state: 'SUCCESS', result: 'Hello Ada' });
+    // The confirm (at least) is still held: the result came first.
+    expect(proxy.heldBytes).toBeGreaterThan(0);
+  } finally {
+    proxy.release();
+    await late.close();
+    await proxy.close();
+  }
 });
