@@ -2,6 +2,10 @@
  * Redis clients. Auto-pipelining sends every command issued in the same
  * event-loop turn as one pipeline: the state writes of many concurrent tasks
  * share one round trip without any batching code of our own.
+ *
+ * ioredis 6 or later: ioredis 5 lost a subscription made during the
+ * connection's handshake (a result waiter's first wait right after
+ * connecting), and every later wait then ran out.
  */
 import { Redis } from 'ioredis';
 
@@ -33,22 +37,6 @@ export function createRedis(url: string, { failFast, name, commandTimeout }: Red
     retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
     lazyConnect: false,
   });
-}
-
-/**
- * Subscribes `redis` to `channel`, but never during its connection's
- * handshake. ioredis writes SUBSCRIBE at once while a connection is in
- * status `connect` (Redis accepts it while loading); the subscribed
- * connection then refuses the handshake's ready check, and ioredis
- * reconnects without the subscription although the subscribe resolved: the
- * caller would never hear a message. Outside the handshake the client's own
- * rules apply (queued while disconnected, or refused at once without an
- * offline queue), and ioredis resubscribes a ready connection that dropped.
- */
-export async function subscribeAfterHandshake(redis: Redis, channel: string): Promise<void> {
-  // 'close' too: a handshake that fails leaves the subscribe to the client's rules below.
-  if (redis.status === 'connect') await nextEventOf(redis, ['ready', 'close']);
-  await redis.subscribe(channel);
 }
 
 /** Resolves when `redis` next emits one of `events`. */

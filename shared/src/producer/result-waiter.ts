@@ -9,7 +9,6 @@
  * waiting in a loop) does not pay a subscribe round trip per task.
  */
 import type { Redis } from 'ioredis';
-import { subscribeAfterHandshake } from '../redis.js';
 import { isTerminal } from '../states.js';
 import { parseTaskRecord, type TaskRecord } from '../store/task-record.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -104,7 +103,7 @@ export class ResultWaiter {
 
   #subscribe(): Promise<unknown> {
     clearTimeout(this.#unsubscribeTimer);
-    this.#subscribed ??= subscribeAfterHandshake(this.#subscriber, this.#channel);
+    this.#subscribed ??= this.#subscriber.subscribe(this.#channel);
     return this.#subscribed.catch((error: unknown) => {
       this.#subscribed = null;
       throw storeUnavailable(error);

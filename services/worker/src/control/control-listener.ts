@@ -6,7 +6,7 @@
  * worker was disconnected is lost, which is acceptable for a best-effort
  * "stop it now" (the task's own time limits still bound it).
  */
-import { parseControlMessage, subscribeAfterHandshake, type Logger, type RedisKeys } from '@conveyor/shared';
+import { parseControlMessage, type Logger, type RedisKeys } from '@conveyor/shared';
 import type { Redis } from 'ioredis';
 
 export interface ControlTarget {
@@ -35,9 +35,9 @@ export class ControlListener {
       if (target.terminate(message.id)) logger.info({ taskId: message.id }, 'terminating task');
       else logger.debug({ taskId: message.id }, 'terminate: task not running here');
     });
-    subscribeAfterHandshake(subscriber, keys.control).catch((error: unknown) =>
-      logger.error({ err: error }, 'control subscribe failed'),
-    );
+    subscriber
+      .subscribe(keys.control)
+      .catch((error: unknown) => logger.error({ err: error }, 'control subscribe failed'));
     return new ControlListener(subscriber);
   }
 
