@@ -38,14 +38,3 @@ export function createRedis(url: string, { failFast, name, commandTimeout }: Red
     lazyConnect: false,
   });
 }
-
-/** Resolves when `redis` next emits one of `events`. */
-export function nextEventOf(redis: Redis, events: readonly string[]): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      for (const event of events) redis.off(event, done);
-      resolve();
-    };
-    for (const event of events) redis.on(event, done);
-  });
-}

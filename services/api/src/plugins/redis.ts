@@ -4,7 +4,7 @@
  * queue that may never drain; /ready reports the outage meanwhile. A hung
  * Redis is cut short by a command timeout.
  */
-import { createRedis, nextEventOf, settleWithin } from '@conveyor/shared';
+import { createRedis, settleWithin } from '@conveyor/shared';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
@@ -56,7 +56,16 @@ async function redis(app: FastifyInstance, options: RedisPluginOptions): Promise
 
 /** The first 'ready' or 'error': a refused connection will not come up within the start-up wait. */
 function firstOutcome(client: Redis): Promise<void> {
-  return client.status === 'ready' ? Promise.resolve() : nextEventOf(client, ['ready', 'error']);
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      client.off('ready', done);
+      client.off('error', done);
+      resolve();
+    };
+    client.on('ready', done);
+    client.on('error', done);
+  });
 }
 
 export const redisPlugin = fp(redis, { name: 'conveyor-redis', fastify: '5.x', decorators: { fastify: ['config'] } });
