@@ -24,13 +24,25 @@ export interface RedisClientOptions {
    * only for clients that send no blocking commands.
    */
   commandTimeout?: number;
+  /**
+   * ioredis auto-pipelining: commands issued in one event-loop turn share a
+   * write and a round trip (default true). It keeps a Map and a Set entry
+   * per batch, and at a batch every few hundred microseconds that churn keeps
+   * the batched commands' callers alive past the young generation (see the
+   * worker's running-tasks.ts), so a client whose hot path batches its own
+   * commands (the worker's store) is better off without it.
+   */
+  autoPipelining?: boolean;
 }
 
-export function createRedis(url: string, { failFast, name, commandTimeout }: RedisClientOptions): Redis {
+export function createRedis(
+  url: string,
+  { failFast, name, commandTimeout, autoPipelining = true }: RedisClientOptions,
+): Redis {
   return new Redis(url, {
     ...(commandTimeout === undefined ? {} : { commandTimeout }),
     connectionName: name,
-    enableAutoPipelining: true,
+    enableAutoPipelining: autoPipelining,
     enableOfflineQueue: !failFast,
     maxRetriesPerRequest: failFast ? 1 : null,
     // Reconnect with capped backoff forever; readiness reports the outage.

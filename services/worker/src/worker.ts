@@ -67,7 +67,8 @@ export class Worker {
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const { config, logger } = options;
-    const redis = createRedis(config.redisUrl, { failFast: false, name: config.workerName });
+    // The store group-commits its transitions itself; see createRedis on why not auto-pipelining too.
+    const redis = createRedis(config.redisUrl, { failFast: false, name: config.workerName, autoPipelining: false });
     redis.on('error', (error: Error) => logger.warn({ err: error }, 'redis error'));
     const store = new TaskStore(redis, config);
     const topology = buildTopology(config);

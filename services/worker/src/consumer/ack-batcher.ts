@@ -12,12 +12,25 @@
 import type { Channel, Message } from 'amqplib';
 import type { Logger } from '@conveyor/shared';
 
+/** A delivery the batcher holds until it is acked or requeued. */
+export interface OpenDelivery {
+  readonly delivery: Message;
+  /** Its outcome is recorded: acked with the next flush. */
+  finished: boolean;
+}
+
 export class AckBatcher {
   readonly #channel: Channel;
   readonly #logger: Logger;
-  /** Unsettled deliveries in tag order. */
-  readonly #open: Message[] = [];
-  readonly #finished = new Set<Message>();
+  /**
+   * Unsettled deliveries in tag order, each with its own finished flag.
+   * Flags and one array compacted in place rather than a Set of finished
+   * deliveries: a Set that churns at the task rate keeps finished tasks
+   * alive past the young generation (see running-tasks.ts).
+   */
+  readonly #open: OpenDelivery[] = [];
+  /** How many entries of #open are finished. */
+  #finished = 0;
   #scheduled = false;
 
   constructor(channel: Channel, logger: Logger) {
@@ -25,13 +38,17 @@ export class AckBatcher {
     this.#logger = logger;
   }
 
-  received(delivery: Message): void {
-    this.#open.push(delivery);
+  received(delivery: Message): OpenDelivery {
+    const open = { delivery, finished: false };
+    this.#open.push(open);
+    return open;
   }
 
   /** The delivery's outcome is recorded: ack it with the next flush. */
-  ack(delivery: Message): void {
-    this.#finished.add(delivery);
+  ack(open: OpenDelivery): void {
+    if (open.finished) return;
+    open.finished = true;
+    this.#finished++;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.flush());
@@ -39,35 +56,36 @@ export class AckBatcher {
   }
 
   /** Gives the delivery back to the broker at once (it goes to the back of its queue). */
-  requeue(delivery: Message): void {
-    this.#forget(delivery);
-    this.#settle(() => this.#channel.nack(delivery, false, true));
+  requeue(open: OpenDelivery): void {
+    const index = this.#open.indexOf(open);
+    if (index < 0) return;
+    this.#open.splice(index, 1);
+    if (open.finished) this.#finished--;
+    this.#settle(() => this.#channel.nack(open.delivery, false, true));
     // It may have been the gap holding finished deliveries back.
-    if (this.#finished.size > 0) this.flush();
+    if (this.#finished > 0) this.flush();
   }
 
   /** Sends the acks collected so far; the consumer also calls it right before closing the channel. */
   flush(): void {
     this.#scheduled = false;
-    let last: Message | undefined;
-    while (this.#open.length > 0 && this.#finished.has(this.#open[0]!)) {
-      last = this.#open.shift()!;
-      this.#finished.delete(last);
-    }
-    if (last) {
-      const upTo = last;
+    if (this.#finished === 0) return;
+    const open = this.#open;
+    let front = 0;
+    while (front < open.length && open[front]!.finished) front++;
+    if (front > 0) {
+      const upTo = open[front - 1]!.delivery;
       this.#settle(() => this.#channel.ack(upTo, true));
     }
-    for (const delivery of this.#finished) {
-      this.#forget(delivery);
-      this.#settle(() => this.#channel.ack(delivery));
+    // Ack the finished ones behind the gap singly and keep the rest, in order.
+    let kept = 0;
+    for (let i = front; i < open.length; i++) {
+      const entry = open[i]!;
+      if (entry.finished) this.#settle(() => this.#channel.ack(entry.delivery));
+      else open[kept++] = entry;
     }
-    this.#finished.clear();
-  }
-
-  #forget(delivery: Message): void {
-    const index = this.#open.indexOf(delivery);
-    if (index >= 0) this.#open.splice(index, 1);
+    open.length = kept;
+    this.#finished = 0;
   }
 
   #settle(send: () => void): void {

@@ -28,7 +28,10 @@ export interface TaskConsumerOptions {
 
 export class TaskConsumer {
   readonly #options: TaskConsumerOptions;
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Deliveries handed to the processor and not yet settled (a count: see running-tasks.ts on Sets). */
+  #inFlight = 0;
+  /** Set while `stop` waits for the last of them. */
+  #onDrained: (() => void) | null = null;
   #channel: Channel | null = null;
   #acks: AckBatcher | null = null;
   #consumerTags: string[] = [];
@@ -89,13 +92,13 @@ export class TaskConsumer {
     if (channel) {
       for (const tag of this.#consumerTags) await channel.cancel(tag).catch(() => undefined);
     }
-    if (this.#inFlight.size > 0) {
-      logger.info({ running: this.#inFlight.size, graceMs }, 'waiting for running tasks');
-      const drained = await settleWithin(Promise.allSettled([...this.#inFlight]), graceMs);
+    if (this.#inFlight > 0) {
+      logger.info({ running: this.#inFlight, graceMs }, 'waiting for running tasks');
+      const drained = await settleWithin(new Promise<void>((resolve) => (this.#onDrained = resolve)), graceMs);
       // Unfinished tasks are not failed: closing the channel requeues them,
       // and the process exit ends their handlers.
       if (!drained)
-        logger.warn({ running: this.#inFlight.size }, 'grace period over: unfinished tasks go back to the queue');
+        logger.warn({ running: this.#inFlight }, 'grace period over: unfinished tasks go back to the queue');
     }
     this.#channel = null;
     // The last outcomes' acks are still waiting for their batch: send them
@@ -110,15 +113,19 @@ export class TaskConsumer {
       logger.warn({ queue }, 'consumer cancelled by the broker');
       return;
     }
-    acks.received(delivery);
-    const work = processor.process(delivery, queue).then(
-      (processed) => (processed ? acks.ack(delivery) : acks.requeue(delivery)),
-      (error: unknown) => {
-        logger.error({ err: error, queue }, 'delivery failed; requeueing');
-        setTimeout(() => acks.requeue(delivery), REQUEUE_PAUSE_MS).unref();
-      },
-    );
-    this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
+    const open = acks.received(delivery);
+    this.#inFlight++;
+    void processor
+      .process(delivery, queue)
+      .then(
+        (processed) => (processed ? acks.ack(open) : acks.requeue(open)),
+        (error: unknown) => {
+          logger.error({ err: error, queue }, 'delivery failed; requeueing');
+          setTimeout(() => acks.requeue(open), REQUEUE_PAUSE_MS).unref();
+        },
+      )
+      .finally(() => {
+        if (--this.#inFlight === 0) this.#onDrained?.();
+      });
   }
 }

@@ -58,6 +58,7 @@ import type { CpuPool } from '../pool/cpu-pool.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
 import { decideOnFailure, timeLimitsOf } from './attempt-policy.js';
 import { RunningTask, type Ending } from './running-task.js';
+import { RunningTasks } from './running-tasks.js';
 
 /**
  * The redelivery counter outlives any sane redelivery storm (a crash loop
@@ -93,8 +94,8 @@ interface Outcome {
 export class TaskProcessor {
   readonly #deps: TaskProcessorDeps;
   readonly #handlers: ReadonlyMap<string, TaskHandler>;
-  /** The tasks being started or run now, by task id. */
-  readonly #running = new Map<string, RunningTask>();
+  /** The tasks being started or run now. */
+  readonly #running = new RunningTasks();
   /** Runs at most WORKER_CONCURRENCY start-and-run sections at once; the rest wait in order. */
   readonly #slots: LimitFunction;
   #processed = 0;
@@ -122,7 +123,7 @@ export class TaskProcessor {
    * "terminated", CNV_TASK_REVOKED). False when it does not run here.
    */
   terminate(id: string): boolean {
-    const task = this.#running.get(id);
+    const task = this.#running.find(id);
     if (task === undefined) return false;
     task.end('REVOKED', new Errors.TASK_REVOKED('terminated'));
     return true;
@@ -184,7 +185,7 @@ export class TaskProcessor {
     // Tracked from before it has a slot: a terminate that arrives while it
     // waits, or while STARTED is on its way to Redis, must still find it.
     const task = new RunningTask(message.id);
-    this.#running.set(message.id, task);
+    this.#running.add(task);
     try {
       // The slot is held from the start record to the handler's end; the
       // outcome's write and the ack happen outside it.
@@ -197,7 +198,7 @@ export class TaskProcessor {
       if (outcome !== 'duplicate') await this.#conclude(delivery, message, queue, attempt, handler, outcome);
       return true;
     } finally {
-      if (this.#running.get(message.id) === task) this.#running.delete(message.id);
+      this.#running.remove(task);
     }
   }
 
