@@ -37,7 +37,6 @@ import {
   recordAttemptError,
   resolveRetryPolicy,
   RETRIES_EXHAUSTED_REASON,
-  writeTaskProgress,
   type AttemptError,
   type Config,
   type FieldValues,
@@ -52,11 +51,11 @@ import {
 import type { Message } from 'amqplib';
 import type { Redis } from 'ioredis';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { runOnce } from '../effects/once.js';
-import type { TaskContext, TaskHandler } from '../handlers/handler.js';
+import type { TaskHandler } from '../handlers/handler.js';
 import type { CpuPool } from '../pool/cpu-pool.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
 import { decideOnFailure, timeLimitsOf } from './attempt-policy.js';
+import { HandlerContext } from './handler-context.js';
 import { RunningTask, type Ending } from './running-task.js';
 import { RunningTasks } from './running-tasks.js';
 
@@ -257,7 +256,7 @@ export class TaskProcessor {
   ): Promise<Outcome> {
     try {
       this.#deps.registry.validateKwargs(message.task, message.kwargs);
-      const value: unknown = await handler.run(message.kwargs, this.#context(message, attempt, task));
+      const value: unknown = await handler.run(message.kwargs, new HandlerContext(this.#deps, message, attempt, task));
       const runtime = secondsSince(startedAt);
       return { state: 'SUCCESS', fields: { result: serialise(value), finished: Date.now(), runtime } };
     } catch (thrown) {
@@ -269,45 +268,6 @@ export class TaskProcessor {
         task.aborted && !isRetryRequest(thrown) && !isRejection(thrown) ? (task.signal.reason as unknown) : thrown;
       return { state: 'FAILURE', fields: { ...failureFields(error, Date.now()), runtime }, error };
     }
-  }
-
-  #context(message: TaskMessage, attempt: number, task: RunningTask): TaskContext {
-    const { config, logger, redis, store, pool } = this.#deps;
-    const id = message.id;
-    // The signal and the child logger are made only if the handler uses them:
-    // on a short task their cost is a noticeable share of the whole.
-    let taskLogger: Logger | undefined;
-    const log = () => (taskLogger ??= logger.child({ taskId: id, type: message.task }));
-    return {
-      id,
-      attempt,
-      get signal() {
-        return task.signal;
-      },
-      get logger() {
-        return log();
-      },
-      config,
-      progress: (percent, text) =>
-        writeTaskProgress(redis, store.keys, id, percent, text).then(
-          () => undefined,
-          (error: unknown) => log().warn({ err: error }, 'progress not recorded'),
-        ),
-      once: (effectKey, fn, options) => {
-        // An attempt that was ended (and may already be recorded as failed)
-        // must not start side effects from a handler still running in the background.
-        if (task.ending !== null) return Promise.reject(task.ending.error);
-        const scope = {
-          redis,
-          keys: store.keys,
-          taskId: id,
-          owner: `${config.workerName} attempt ${attempt}`,
-          ttlSeconds: config.resultTtlSeconds,
-        };
-        return runOnce(scope, effectKey, fn, options);
-      },
-      runInPool: (kind, input) => pool.run(kind, input, task.killSignal),
-    };
   }
 
   /** Records the outcome of an attempt that ran, retrying or dead-lettering a failure as its policy says. */
