@@ -9,7 +9,7 @@
  * the STARTED index) and finish (HSET state/finished + ZREM STARTED + LPUSH
  * to the SUCCESS list) -- then acks that delivery on its own. ioredis
  * auto-pipelining lets concurrent deliveries share round trips, as
- * Conveyor's client does.
+ * Conveyor's store does by batching its script calls itself.
  *
  * Conveyor does more per task (decoding and validating the message, the
  * time index, events stream, counters, the state machine checks) but also
