@@ -1,7 +1,8 @@
 /**
- * Redis clients. Auto-pipelining sends every command issued in the same
- * event-loop turn as one pipeline: the state writes of many concurrent tasks
- * share one round trip without any batching code of our own.
+ * Redis clients. By default auto-pipelining sends every command issued in
+ * the same event-loop turn as one pipeline, so concurrent requests share a
+ * round trip; the task store batches its state writes itself (one script
+ * call per turn), which is why the worker's client goes without it.
  *
  * ioredis 6 or later: ioredis 5 lost a subscription made during the
  * connection's handshake (a result waiter's first wait right after
