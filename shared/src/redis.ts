@@ -1,14 +1,15 @@
 /**
  * Redis clients. By default auto-pipelining sends every command issued in
  * the same event-loop turn as one pipeline, so concurrent requests share a
- * round trip; the task store batches its state writes itself (one script
- * call per turn), which is why the worker's client goes without it.
+ * round trip. The task store's transition script is left out of it: the
+ * store batches its state writes itself (one script call per turn).
  *
  * ioredis 6 or later: ioredis 5 lost a subscription made during the
  * connection's handshake (a result waiter's first wait right after
  * connecting), and every later wait then ran out.
  */
 import { Redis } from 'ioredis';
+import { TRANSITION_COMMAND } from './store/task-store.js';
 
 export interface RedisClientOptions {
   /**
@@ -25,25 +26,14 @@ export interface RedisClientOptions {
    * only for clients that send no blocking commands.
    */
   commandTimeout?: number;
-  /**
-   * ioredis auto-pipelining: commands issued in one event-loop turn share a
-   * write and a round trip (default true). It keeps a Map and a Set entry
-   * per batch, and at a batch every few hundred microseconds that churn keeps
-   * the batched commands' callers alive past the young generation (see the
-   * worker's running-tasks.ts), so a client whose hot path batches its own
-   * commands (the worker's store) is better off without it.
-   */
-  autoPipelining?: boolean;
 }
 
-export function createRedis(
-  url: string,
-  { failFast, name, commandTimeout, autoPipelining = true }: RedisClientOptions,
-): Redis {
+export function createRedis(url: string, { failFast, name, commandTimeout }: RedisClientOptions): Redis {
   return new Redis(url, {
     ...(commandTimeout === undefined ? {} : { commandTimeout }),
     connectionName: name,
-    enableAutoPipelining: autoPipelining,
+    enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: [TRANSITION_COMMAND],
     enableOfflineQueue: !failFast,
     maxRetriesPerRequest: failFast ? 1 : null,
     // Reconnect with capped backoff forever; readiness reports the outage.

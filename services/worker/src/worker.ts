@@ -67,8 +67,7 @@ export class Worker {
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const { config, logger } = options;
-    // The store group-commits its transitions itself; see createRedis on why not auto-pipelining too.
-    const redis = createRedis(config.redisUrl, { failFast: false, name: config.workerName, autoPipelining: false });
+    const redis = createRedis(config.redisUrl, { failFast: false, name: config.workerName });
     redis.on('error', (error: Error) => logger.warn({ err: error }, 'redis error'));
     const store = new TaskStore(redis, config);
     const topology = buildTopology(config);

@@ -38,6 +38,16 @@ export type TransitionOutcome =
   /** The store has no record and the caller gave no identity fields. */
   | { applied: false; reason: 'unknown'; state: null };
 
+/**
+ * The script command of transitions. Its calls are batched here already, so
+ * clients leave it out of ioredis auto-pipelining (redis.ts): a second
+ * batching layer would hold each call back another event-loop turn and wrap
+ * it in a pipeline of one, and the Map and Set entries ioredis keeps per
+ * pipeline, churning at the task rate, kept finished tasks alive past the
+ * young generation (see the worker's running-tasks.ts).
+ */
+export const TRANSITION_COMMAND = 'conveyorTransition';
+
 interface ScriptedRedis extends Redis {
   conveyorTransition(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
   conveyorDiscardPending(...args: string[]): Promise<number>;
@@ -70,7 +80,7 @@ export class TaskStore {
   constructor(redis: Redis, options: TaskStoreOptions) {
     this.keys = redisKeys(options.prefix);
     this.#ttl = options.resultTtlSeconds;
-    redis.defineCommand('conveyorTransition', { lua: lua('transition.lua') });
+    redis.defineCommand(TRANSITION_COMMAND, { lua: lua('transition.lua') });
     redis.defineCommand('conveyorDiscardPending', { numberOfKeys: 3, lua: lua('discard-pending.lua') });
     this.#redis = redis as ScriptedRedis;
   }
