@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal, TaskStates, TaskStore, writeTaskProgress, type TaskState } from '@conveyor/shared';
+import {
+  isTerminal,
+  TaskStates,
+  TaskStore,
+  TRANSITION_COMMAND,
+  writeTaskProgress,
+  type TaskState,
+} from '@conveyor/shared';
 import { connectRedis, useTestPrefix } from '../support/services.js';
 
 const prefix = useTestPrefix();
@@ -93,6 +100,36 @@ describe('TaskStore.transition', () => {
     expect(await store.transition(id, 'STARTED', 2, {})).toEqual({ applied: true, state: 'STARTED' });
     expect((await store.get(id))?.attempts).toBe(2);
     expect(await indexesOf(id)).toEqual(['STARTED']);
+  });
+
+  it('sends what callers request in reaction to an answer with the next call, beside what arrived meanwhile', async () => {
+    const client = await connectRedis();
+    const batched = new TaskStore(client, { prefix, resultTtlSeconds: 60 });
+    // Observes the real script calls (which ids each carries); Redis still runs every one.
+    const scripted = client as unknown as { [TRANSITION_COMMAND]: (...args: unknown[]) => Promise<unknown> };
+    const send = scripted[TRANSITION_COMMAND].bind(client);
+    const [a, b] = [randomUUID(), randomUUID()];
+    const calls: string[][] = [];
+    scripted[TRANSITION_COMMAND] = (...args: unknown[]) => {
+      const tuples = JSON.parse(args[args.length - 2] as string) as [string, string][];
+      calls.push(tuples.map(([id, state]) => `${id === a ? 'a' : 'b'} ${state}`));
+      return send(...args);
+    };
+    try {
+      // a's start goes out alone; its outcome is requested as soon as the start is answered.
+      const aDone = batched
+        .transition(a, 'STARTED', 1, {}, identity())
+        .then(() => batched.transition(a, 'SUCCESS', 1, { result: '1' }));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(calls).toEqual([['a STARTED']]);
+      // Requested while that call is out.
+      const bStarted = batched.transition(b, 'STARTED', 1, {}, identity());
+      await Promise.all([aDone, bStarted]);
+      expect(calls).toEqual([['a STARTED'], ['b STARTED', 'a SUCCESS']]);
+      expect((await batched.get(a))?.state).toBe('SUCCESS');
+    } finally {
+      await client.quit();
+    }
   });
 
   it('applies many transitions of the same tasks in one call, leaving each task in its last index only', async () => {

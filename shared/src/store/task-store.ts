@@ -4,11 +4,14 @@
  *
  * Transitions are group-committed: at most one script call is in flight per
  * store, and everything requested meanwhile (the starts and finishes of many
- * concurrent tasks) goes out as the next call, the moment the previous one
- * answers. At low load a transition leaves at once; under load each round
- * trip carries as many as arrived during the last one, so the number of
- * calls, writes and script entries grows far slower than the task rate.
- * Negative script codes become typed outcomes, never silent no-ops.
+ * concurrent tasks) goes out as the next call. That call leaves in the turn
+ * after the previous one answers, once that call's callers have run: what
+ * they request in reaction (a started task's outcome, the start of the task
+ * that takes its slot) rides along instead of waiting a whole call more. At
+ * low load a transition leaves at once; under load each round trip carries
+ * as many as arrived during the last one, so the number of calls, writes and
+ * script entries grows far slower than the task rate. Negative script codes
+ * become typed outcomes, never silent no-ops.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -136,8 +139,9 @@ export class TaskStore {
     for (let start = 0; start < queued.length; start += MAX_BATCH) this.#send(queued.slice(start, start + MAX_BATCH));
   }
 
+  /** After the answered call's callers were settled, so their reactions join the next call. */
   #answered(): void {
-    if (--this.#inFlight === 0) this.#flush();
+    if (--this.#inFlight === 0) this.#scheduleFlush();
   }
 
   #send(batch: QueuedTransition[]): void {
@@ -154,7 +158,6 @@ export class TaskStore {
     // Every item's own promise carries the outcome; this chain only routes it.
     void this.#redis.conveyorTransition(keys.length, ...keys, ...argv).then(
       (results) => {
-        this.#answered();
         batch.forEach((item, i) => {
           try {
             item.resolve(outcomeOf(results[2 * i] as number, results[2 * i + 1]));
@@ -162,10 +165,11 @@ export class TaskStore {
             item.reject(error);
           }
         });
+        this.#answered();
       },
       (error: unknown) => {
-        this.#answered();
         batch.forEach((item) => item.reject(error));
+        this.#answered();
       },
     );
   }
