@@ -52,7 +52,7 @@ export type TransitionOutcome =
 export const TRANSITION_COMMAND = 'conveyorTransition';
 
 interface ScriptedRedis extends Redis {
-  conveyorTransition(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
+  [TRANSITION_COMMAND](numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
   conveyorDiscardPending(...args: string[]): Promise<number>;
 }
 
@@ -156,7 +156,7 @@ export class TaskStore {
     const argv = [this.#ttl, MAX_EVENT_ENTRIES, k.finished, now, JSON.stringify(tuples), k.task('')];
     this.#inFlight++;
     // Every item's own promise carries the outcome; this chain only routes it.
-    void this.#redis.conveyorTransition(keys.length, ...keys, ...argv).then(
+    void this.#redis[TRANSITION_COMMAND](keys.length, ...keys, ...argv).then(
       (results) => {
         batch.forEach((item, i) => {
           try {
