@@ -15,7 +15,7 @@ const config = loadConfig('worker', { LOG_LEVEL: 'silent' });
 const deps = { config, logger: createLogger(config, { component: 'test' }) } as HandlerContextDeps;
 
 function contextOf(task: RunningTask, attempt = 1) {
-  return new HandlerContext(deps, newTaskMessage({ id: ID, task: 'noop', kwargs: {} }), attempt, task);
+  return new HandlerContext(deps, newTaskMessage({ id: ID, task: 'noop', kwargs: {}, origin: 'test' }), attempt, task);
 }
 
 describe('HandlerContext', () => {
