@@ -22,8 +22,10 @@ import type { RunningTask } from './running-task.js';
 export interface HandlerContextDeps {
   config: Config;
   logger: Logger;
-  redis: Redis;
   store: TaskStore;
+  /** The worker's Redis client: poison counts, attempt errors, progress, side effects. */
+  redis: Redis;
+  /** Thread pool of the CPU-bound handlers (TaskContext.runInPool). */
   pool: CpuPool;
 }
 

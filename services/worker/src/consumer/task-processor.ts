@@ -38,24 +38,19 @@ import {
   resolveRetryPolicy,
   RETRIES_EXHAUSTED_REASON,
   type AttemptError,
-  type Config,
   type FieldValues,
-  type Logger,
   type TaskMessage,
   type TaskPublisher,
   type TaskRegistry,
   type TaskState,
-  type TaskStore,
   type TransitionOutcome,
 } from '@conveyor/shared';
 import type { Message } from 'amqplib';
-import type { Redis } from 'ioredis';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { TaskHandler } from '../handlers/handler.js';
-import type { CpuPool } from '../pool/cpu-pool.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
 import { decideOnFailure, timeLimitsOf } from './attempt-policy.js';
-import { HandlerContext } from './handler-context.js';
+import { HandlerContext, type HandlerContextDeps } from './handler-context.js';
 import { RunningTask, type Ending } from './running-task.js';
 import { RunningTasks } from './running-tasks.js';
 
@@ -69,18 +64,12 @@ const MAX_TIMER_MS = 2_147_483_647;
 /** The last error carried in a dead-lettered message's header is cut to this length. */
 const MAX_HEADER_ERROR_CHARS = 1000;
 
-export interface TaskProcessorDeps {
-  config: Config;
-  logger: Logger;
-  store: TaskStore;
+/** What the processor needs beyond what it hands on to each task's HandlerContext. */
+export interface TaskProcessorDeps extends HandlerContextDeps {
   publisher: TaskPublisher;
   registry: TaskRegistry;
   handlers: readonly TaskHandler[];
   metrics: WorkerMetrics;
-  /** The worker's Redis client: poison counts, attempt errors, progress, side effects. */
-  redis: Redis;
-  /** Thread pool of the CPU-bound handlers (TaskContext.runInPool). */
-  pool: CpuPool;
 }
 
 interface Outcome {
