@@ -1,6 +1,11 @@
 /**
  * Graceful shutdown of a role process, on close-with-grace: SIGTERM, SIGINT
  * or an uncaught error runs `close` once, bounded by `delayMs`, then exits.
+ * So do the other signals whose default would kill the process at once
+ * (SIGHUP, SIGQUIT, SIGUSR2 and the fatal ones close-with-grace lists): a
+ * graceful stop is never worse than that default. SIGUSR2 is therefore
+ * taken: `node --heapsnapshot-signal=SIGUSR2` would stop a role as well as
+ * snapshot it, so give such tools another signal.
  *
  * SIGINT is debounced: Ctrl-C in a terminal reaches a role both directly
  * (same process group) and forwarded by a supervisor such as `pnpm start`'s
