@@ -15,12 +15,18 @@
  * time index, events stream, counters, the state machine checks) but also
  * batches what this loop does not (one script call per event-loop turn, one
  * multiple-ack per flush), so the ratio is a measure of overhead, not a bound.
+ *
+ * Beside it, the broker's own ceiling: the same queued messages taken by a
+ * consumer that does nothing but ack them (one `multiple` ack per event-loop
+ * turn, as Conveyor's worker acks), with RabbitMQ's CPU per message. No
+ * system with this broker in its path can beat that rate on this machine.
  */
 import { randomUUID } from 'node:crypto';
 import { encodeTask, newTaskMessage } from '@conveyor/shared';
-import type { ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { publishConfirmed, type AmqpHandle } from '../util/amqp.js';
+import { CpuMeter, type CpuPerTask } from '../util/cpu.js';
 import { deleteKeys } from '../util/redis.js';
 import { hex, sleep } from '../util/time.js';
 
@@ -47,41 +53,77 @@ export function conveyorMessage() {
   );
 }
 
-export interface RawResult {
-  /** Tasks per second over the consume phase (first to last finish). */
-  rate: number;
-  /** Messages per second of the (untimed) confirmed publish phase. */
-  publishRate: number;
+/** What a consume phase reports back while it runs. */
+interface Progress {
+  done: number;
+  first: number;
+  last: number;
+  failure: Error | null;
 }
 
-export async function rawThroughput(
+/**
+ * Publishes `count` Conveyor task messages to a fresh durable queue (with
+ * confirms, untimed), then runs `consume` on a channel with `prefetch` and
+ * waits until it has counted `count` messages done. Resolves with the
+ * messages per second from the first to the last done; deletes the queue.
+ */
+async function consumeQueued(
   amqp: AmqpHandle,
-  redisUrl: string,
+  prefix: string,
   count: number,
   prefetch: number,
-): Promise<RawResult> {
-  const prefix = `bench-${hex()}`;
+  consume: (channel: Channel, progress: Progress) => (msg: ConsumeMessage | null) => void,
+): Promise<number> {
   const queue = `${prefix}.raw`;
-  const redis = new Redis(redisUrl, { enableAutoPipelining: true, connectionName: `${prefix}-raw` }) as RawRedis;
-  redis.on('error', () => undefined); // an outage fails the commands, and with them the run
-  redis.defineCommand('rawStart', { numberOfKeys: 2, lua: START_LUA });
-  redis.defineCommand('rawFinish', { numberOfKeys: 3, lua: FINISH_LUA });
   const model = await amqp.get();
   const publisher = await model.createConfirmChannel();
   const consumer = await model.createChannel();
   try {
     await publisher.assertQueue(queue, { durable: true });
     const { content, options } = conveyorMessage();
-    const publishMs = await publishConfirmed(publisher, queue, count, content, options);
+    await publishConfirmed(publisher, queue, count, content, options);
 
-    const started = `${prefix}:state:STARTED`;
-    const success = `${prefix}:state:SUCCESS`;
-    let done = 0;
-    let first = 0;
-    let last = 0;
-    const state: { failure: Error | null } = { failure: null };
+    const progress: Progress = { done: 0, first: 0, last: 0, failure: null };
     await consumer.prefetch(prefetch);
-    const onMessage = (msg: ConsumeMessage | null) => {
+    await consumer.consume(queue, consume(consumer, progress), { noAck: false });
+    const deadline = Date.now() + 60_000 + count;
+    while (progress.done < count) {
+      if (progress.failure) throw progress.failure;
+      if (Date.now() > deadline) throw new Error(`raw consumer finished ${progress.done}/${count} in time`);
+      await sleep(10);
+    }
+    const windowS = Math.max(progress.last - progress.first, 1) / 1000;
+    return (count - 1) / windowS;
+  } finally {
+    await consumer.close().catch(() => undefined);
+    await publisher.deleteQueue(queue).catch(() => undefined);
+    await publisher.close().catch(() => undefined);
+  }
+}
+
+/** Counts one message done at `now`. */
+function countDone(progress: Progress, now: number): void {
+  if (progress.done === 0) progress.first = now;
+  progress.last = now;
+  progress.done++;
+}
+
+/** Tasks per second of the raw loop over its consume phase (first to last finish). */
+export async function rawThroughput(
+  amqp: AmqpHandle,
+  redisUrl: string,
+  count: number,
+  prefetch: number,
+): Promise<number> {
+  const prefix = `bench-${hex()}`;
+  const redis = new Redis(redisUrl, { enableAutoPipelining: true, connectionName: `${prefix}-raw` }) as RawRedis;
+  redis.on('error', () => undefined); // an outage fails the commands, and with them the run
+  redis.defineCommand('rawStart', { numberOfKeys: 2, lua: START_LUA });
+  redis.defineCommand('rawFinish', { numberOfKeys: 3, lua: FINISH_LUA });
+  const started = `${prefix}:state:STARTED`;
+  const success = `${prefix}:state:SUCCESS`;
+  try {
+    return await consumeQueued(amqp, prefix, count, prefetch, (consumer, progress) => (msg) => {
       if (msg === null) return;
       const id = String(msg.properties.correlationId ?? randomUUID()) + String(msg.fields.deliveryTag);
       const key = `${prefix}:task:${id}`;
@@ -90,29 +132,40 @@ export async function rawThroughput(
         .then(() => redis.rawFinish(key, started, success, id, Date.now()))
         .then(() => {
           consumer.ack(msg);
-          const now = Date.now();
-          if (done === 0) first = now;
-          last = now;
-          done++;
+          countDone(progress, Date.now());
         })
         .catch((error: unknown) => {
-          state.failure ??= error instanceof Error ? error : new Error(String(error));
+          progress.failure ??= error instanceof Error ? error : new Error(String(error));
         });
-    };
-    await consumer.consume(queue, onMessage, { noAck: false });
-    const deadline = Date.now() + 60_000 + count;
-    while (done < count) {
-      if (state.failure) throw state.failure;
-      if (Date.now() > deadline) throw new Error(`raw consumer finished ${done}/${count} in time`);
-      await sleep(10);
-    }
-    const windowS = Math.max(last - first, 1) / 1000;
-    return { rate: (count - 1) / windowS, publishRate: count / (publishMs / 1000) };
+    });
   } finally {
-    await consumer.close().catch(() => undefined);
-    await publisher.deleteQueue(queue).catch(() => undefined);
-    await publisher.close().catch(() => undefined);
     await deleteKeys(redis, `${prefix}:*`).catch(() => undefined);
     await redis.quit().catch(() => undefined);
   }
+}
+
+/** Messages per second over the consume phase, and CPU µs per message of the consumer ('worker') and RabbitMQ. */
+export async function brokerThroughput(
+  amqp: AmqpHandle,
+  count: number,
+  prefetch: number,
+): Promise<{ rate: number; cpu: CpuPerTask | null }> {
+  const meter = new CpuMeter([process.pid], count, ['RabbitMQ']);
+  const rate = await consumeQueued(amqp, `bench-${hex()}`, count, prefetch, (consumer, progress) => {
+    let latest: ConsumeMessage | null = null;
+    let scheduled = false;
+    return (msg) => {
+      if (msg === null) return;
+      latest = msg;
+      countDone(progress, Date.now());
+      meter.observe(progress.done);
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        consumer.ack(latest!, true);
+      });
+    };
+  });
+  return { rate, cpu: meter.perTask };
 }

@@ -7,6 +7,7 @@
  * differs between Node and Python, is not counted. The rate including
  * start-up (spawn to the last finish) is reported beside it.
  */
+import { loadConfig } from '@conveyor/shared';
 import {
   cleanupConveyor,
   connectProducer,
@@ -37,7 +38,7 @@ import {
   stopCeleryWorker,
   waitForResults,
 } from '../peers/celery.js';
-import { rawThroughput } from '../peers/raw.js';
+import { brokerThroughput, rawThroughput } from '../peers/raw.js';
 import { CPU_ROLES, CpuMeter, type CpuPerTask, type CpuRole } from '../util/cpu.js';
 import type { Child } from '../util/proc.js';
 import { forEachRun, type Context } from './context.js';
@@ -48,6 +49,7 @@ export const SUBJECTS = {
   bullmq: 'BullMQ',
   celery: 'Celery prefork',
   raw: 'raw amqplib+Redis',
+  broker: 'raw amqplib consume+ack (broker only)',
 } as const;
 
 export const RATE = { metric: 'tasks/s', better: 'higher' } as const;
@@ -55,7 +57,8 @@ export const RATE_WITH_STARTUP = { metric: 'tasks/s incl. start-up', better: 'hi
 
 export interface Rate {
   rate: number;
-  withStartup: number;
+  /** Spawn to last finish; none for a loop inside the benchmark process. */
+  withStartup?: number;
   /** CPU µs per task by process role, between 10 % and 90 % of the tasks finished. */
   cpu: CpuPerTask | null;
 }
@@ -179,7 +182,7 @@ export async function celeryThroughput(ctx: Context, tasks: number): Promise<Rat
 
 function addRate(ctx: Context, subject: string, rate: Rate): void {
   ctx.results.add('throughput', subject, RATE, rate.rate);
-  ctx.results.add('throughput', subject, RATE_WITH_STARTUP, rate.withStartup);
+  if (rate.withStartup !== undefined) ctx.results.add('throughput', subject, RATE_WITH_STARTUP, rate.withStartup);
   if (rate.cpu === null) return;
   let total = 0;
   for (const role of CPU_ROLES) {
@@ -189,6 +192,11 @@ function addRate(ctx: Context, subject: string, rate: Rate): void {
     total += value;
   }
   ctx.results.add('throughput', subject, cpuMetric('total'), total);
+}
+
+/** The prefetch window a Conveyor worker holds at `concurrency` (the worker's own default multiplier). */
+function workerPrefetch(concurrency: number): number {
+  return loadConfig('worker', { WORKER_CONCURRENCY: String(concurrency), LOG_LEVEL: 'silent' }).workerPrefetch;
 }
 
 export async function runThroughput(ctx: Context): Promise<void> {
@@ -205,7 +213,12 @@ export async function runThroughput(ctx: Context): Promise<void> {
     addRate(ctx, SUBJECTS.bullmq, await bullmqThroughput(ctx, tasks, concurrency));
     if (ctx.celeryRedis) addRate(ctx, SUBJECTS.celery, await celeryThroughput(ctx, celeryTasks));
 
-    const raw = await rawThroughput(ctx.amqp, ctx.settings.redisUrl, tasks, concurrency);
-    results.add('throughput', SUBJECTS.raw, RATE, raw.rate);
+    results.add(
+      'throughput',
+      SUBJECTS.raw,
+      RATE,
+      await rawThroughput(ctx.amqp, ctx.settings.redisUrl, tasks, concurrency),
+    );
+    addRate(ctx, SUBJECTS.broker, await brokerThroughput(ctx.amqp, tasks, workerPrefetch(concurrency)));
   });
 }
