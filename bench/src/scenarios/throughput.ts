@@ -201,7 +201,6 @@ function workerPrefetch(concurrency: number): number {
 
 export async function runThroughput(ctx: Context): Promise<void> {
   const { tasks, celeryTasks, concurrency } = ctx.settings.throughput;
-  const { results } = ctx;
   ctx.log(`throughput: ${tasks} no-op tasks (Celery ${celeryTasks}), concurrency ${concurrency}, one worker process`);
   await forEachRun(ctx, async () => {
     addRate(ctx, SUBJECTS.conveyor, await conveyorThroughput(ctx, { tasks, concurrency, processes: 1 }));
@@ -213,12 +212,8 @@ export async function runThroughput(ctx: Context): Promise<void> {
     addRate(ctx, SUBJECTS.bullmq, await bullmqThroughput(ctx, tasks, concurrency));
     if (ctx.celeryRedis) addRate(ctx, SUBJECTS.celery, await celeryThroughput(ctx, celeryTasks));
 
-    results.add(
-      'throughput',
-      SUBJECTS.raw,
-      RATE,
-      await rawThroughput(ctx.amqp, ctx.settings.redisUrl, tasks, concurrency),
-    );
+    const raw = await rawThroughput(ctx.amqp, ctx.settings.redisUrl, tasks, concurrency);
+    addRate(ctx, SUBJECTS.raw, { rate: raw, cpu: null });
     addRate(ctx, SUBJECTS.broker, await brokerThroughput(ctx.amqp, tasks, workerPrefetch(concurrency)));
   });
 }
