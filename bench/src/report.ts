@@ -10,6 +10,21 @@ import { MEMORY_METRICS, MEMORY_SUBJECTS } from './scenarios/memory.js';
 import { RATE, SUBJECTS } from './scenarios/throughput.js';
 import { SCENARIOS, type ScenarioName, type Settings } from './settings.js';
 
+/** Stable ids of the targets, as the JSON record stores them (history.ts reads them back). */
+export const TARGET_IDS = {
+  throughputVsBullmq: 'throughput-vs-bullmq',
+  throughputVsCelery: 'throughput-vs-celery',
+  throughputVsRaw: 'throughput-vs-raw',
+  httpVsRawPublish: 'http-vs-raw-publish',
+  httpP99AtHalfRate: 'http-p99-at-half-rate',
+  latencyP50: 'latency-p50',
+  latencyP99: 'latency-p99',
+  latencyBelowBullmq: 'latency-below-bullmq',
+  latencyBelowCelery: 'latency-below-celery',
+  workerRssFlat: 'worker-rss-flat',
+  redisBytesVsBullmq: 'redis-bytes-vs-bullmq',
+} as const;
+
 export interface Target {
   id: string;
   description: string;
@@ -85,7 +100,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
     const conveyor = find('throughput', SUBJECTS.conveyor, RATE.metric);
     const bullmq = find('throughput', SUBJECTS.bullmq, RATE.metric);
     const vsBullmq = ratioTarget(
-      'throughput-vs-bullmq',
+      TARGET_IDS.throughputVsBullmq,
       'End-to-end no-op throughput ≥ 1.5× BullMQ (same concurrency)',
       conveyor,
       bullmq,
@@ -101,7 +116,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
     targets.push(
       vsBullmq,
       ratioTarget(
-        'throughput-vs-celery',
+        TARGET_IDS.throughputVsCelery,
         `End-to-end no-op throughput ≥ 5× Celery prefork (${settings.cores} pool processes)`,
         conveyor,
         find('throughput', SUBJECTS.celery, RATE.metric),
@@ -109,7 +124,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
         celerySkipped,
       ),
       ratioTarget(
-        'throughput-vs-raw',
+        TARGET_IDS.throughputVsRaw,
         'End-to-end no-op throughput ≥ 50 % of the raw amqplib+Redis loop',
         conveyor,
         find('throughput', SUBJECTS.raw, RATE.metric),
@@ -128,7 +143,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
     const best = points[0];
     const raw = find('http-submit', HTTP_SUBJECTS.raw, RPS.metric);
     const t = ratioTarget(
-      'http-vs-raw-publish',
+      TARGET_IDS.httpVsRawPublish,
       'HTTP submit req/s ≥ 60 % of the raw confirmed-publish rate (same run)',
       best,
       raw,
@@ -139,7 +154,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
     targets.push(
       t,
       boundTarget(
-        'http-p99-at-half-rate',
+        TARGET_IDS.httpP99AtHalfRate,
         'HTTP submit p99 < 10 ms at half the raw confirmed-publish rate',
         find('http-submit', HTTP_SUBJECTS.half, P99.metric),
         (v) => v < 10,
@@ -152,16 +167,27 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
     const p50 = find('latency', LATENCY_SUBJECTS.producer, LATENCY_METRICS.p50.metric);
     const p99 = find('latency', LATENCY_SUBJECTS.producer, LATENCY_METRICS.p99.metric);
     targets.push(
-      boundTarget('latency-p50', 'Submit → result (producer API) p50 ≤ 1.2 ms', p50, (v) => v <= 1.2, 'not measured'),
-      boundTarget('latency-p99', 'Submit → result (producer API) p99 ≤ 6 ms', p99, (v) => v <= 6, 'not measured'),
+      boundTarget(
+        TARGET_IDS.latencyP50,
+        'Submit → result (producer API) p50 ≤ 1.2 ms',
+        p50,
+        (v) => v <= 1.2,
+        'not measured',
+      ),
+      boundTarget(
+        TARGET_IDS.latencyP99,
+        'Submit → result (producer API) p99 ≤ 6 ms',
+        p99,
+        (v) => v <= 6,
+        'not measured',
+      ),
     );
-    for (const [peer, subject] of [
-      ['BullMQ', LATENCY_SUBJECTS.bullmq],
-      ['Celery', LATENCY_SUBJECTS.celery],
+    for (const [peer, subject, id] of [
+      ['BullMQ', LATENCY_SUBJECTS.bullmq, TARGET_IDS.latencyBelowBullmq],
+      ['Celery', LATENCY_SUBJECTS.celery, TARGET_IDS.latencyBelowCelery],
     ] as const) {
       const peerP50 = find('latency', subject, LATENCY_METRICS.p50.metric);
       const peerP99 = find('latency', subject, LATENCY_METRICS.p99.metric);
-      const id = `latency-below-${peer.toLowerCase()}`;
       const description = `Submit → result p50 and p99 below ${peer}'s`;
       if (!p50 || !p99 || !peerP50 || !peerP99) {
         targets.push({
@@ -188,7 +214,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
   if (settings.scenarios.includes('memory')) {
     const spread = find('memory', MEMORY_SUBJECTS.rss, MEMORY_METRICS.spread.metric);
     const t = boundTarget(
-      'worker-rss-flat',
+      TARGET_IDS.workerRssFlat,
       `Worker RSS flat within 10 % over the last 90 % of ${format(settings.memory.soakTasks)} tasks`,
       spread,
       (v) => v <= 10,
@@ -198,7 +224,7 @@ export function evaluateTargets(results: Results, settings: Settings): Target[] 
     targets.push(
       t,
       ratioTarget(
-        'redis-bytes-vs-bullmq',
+        TARGET_IDS.redisBytesVsBullmq,
         "Redis bytes per finished task ≤ 1.2× BullMQ's per finished job (used_memory Δ)",
         find('memory', MEMORY_SUBJECTS.conveyorBytes, MEMORY_METRICS.usedMemory.metric),
         find('memory', MEMORY_SUBJECTS.bullmqBytes, MEMORY_METRICS.usedMemory.metric),
