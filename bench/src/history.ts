@@ -70,7 +70,8 @@ function commitTime(sha: string): number {
 /** Every full run of all scenarios, oldest first. */
 function fullRuns(): Run[] {
   const runs: Run[] = [];
-  for (const file of readdirSync(RESULTS_DIR)) {
+  // Sorted by name first, so runs that git cannot date keep one order.
+  for (const file of readdirSync(RESULTS_DIR).sort()) {
     if (!file.endsWith('.json')) continue;
     const record = JSON.parse(readFileSync(new URL(file, RESULTS_DIR), 'utf8')) as RunRecord;
     if (record.mode !== 'full' || !SCENARIOS.every((s) => record.scenarios.includes(s))) continue;
