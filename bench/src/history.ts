@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { TARGET_IDS, type Target } from './report.js';
-import { format } from './results.js';
+import { format, type SummarizedMeasurement } from './results.js';
 import { RATE, SUBJECTS } from './scenarios/throughput.js';
 import { SCENARIOS } from './settings.js';
 
@@ -17,14 +17,14 @@ const RESULTS_DIR = new URL('../results/', import.meta.url);
 /** Where the README (at the repository root) finds a run's markdown report. */
 const REPORT_LINK_DIR = 'bench/results/';
 
-/** The fields of a results JSON record this table reads. */
+/** The fields of a results JSON record (as cli.ts writes it) this table reads. */
 interface RunRecord {
   date: string;
   mode: 'quick' | 'full';
   scenarios: string[];
   versions: { conveyor: string };
   targets: Target[];
-  measurements: { scenario: string; subject: string; metric: string; median: number }[];
+  measurements: SummarizedMeasurement[];
 }
 
 const TARGET_COLUMNS: { id: string; header: string; digits: number }[] = [
